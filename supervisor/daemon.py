@@ -1,0 +1,145 @@
+"""The ``superd`` command: load the config, become an init, run the supervisor."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import resource
+import sys
+from typing import Optional, Sequence
+
+import click
+
+from . import __version__, config as configuration, log as ownlog, pid1
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+
+
+def _raise_fd_limit() -> None:
+    """Many programs mean many pipes and clients: use the hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 1 << 16) if hard != resource.RLIM_INFINITY else 1 << 16, hard))
+        except (ValueError, OSError):
+            pass
+
+
+def _foreground_tty() -> Optional[int]:
+    """fd 0 when it is a terminal whose foreground process group is ours."""
+    try:
+        if os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp():
+            return 0
+    except OSError:
+        pass
+    return None
+
+
+def run(cfg: configuration.Config, *, single: bool = False) -> int:
+    """Run superd with a loaded config until it shuts down; returns the exit code."""
+    from .supervisor import Supervisor  # the heavy part, after the config is known good
+
+    log = ownlog.setup(cfg.daemon.log_level, cfg.daemon.log_format)
+    pid1.reset_signals()
+    if pid1.is_pid1():
+        log.debug("running as PID 1")
+    else:
+        pid1.become_subreaper()
+    _raise_fd_limit()
+
+    supervisor = Supervisor(cfg, single=single)
+    if single:
+        supervisor.foreground_tty = _foreground_tty()
+    if cfg.daemon.socket:
+        from .server import ControlServer, ServerError
+
+        supervisor.server = ControlServer(supervisor)
+    try:
+        return asyncio.run(supervisor.run())
+    except KeyboardInterrupt:  # pragma: no cover - signals are handled by the loop
+        return EXIT_INTERNAL
+    except Exception as exc:
+        if cfg.daemon.socket and isinstance(exc, ServerError):
+            log.error("%s", exc)
+        else:
+            log.exception("internal failure: %s", exc)
+        return EXIT_INTERNAL
+
+
+def _fail(message: str) -> "NoReturn":  # type: ignore[name-defined]
+    click.echo(f"superd: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+@click.command(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Without -c: $SUPERD_CONFIG, then ./superd.toml, then /etc/superd/superd.toml.",
+)
+@click.option("-c", "--config", "config_path", metavar="FILE", help="TOML config file.")
+@click.option("--check", is_flag=True, help="Validate the config, print problems, exit 0 (valid) or 2.")
+@click.option(
+    "--log-level",
+    type=click.Choice(sorted(ownlog.LEVELS, key=ownlog.LEVELS.get)),
+    help="Override the config's log_level.",
+)
+@click.option(
+    "--stopwaitsecs",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Single-program mode: seconds between the forwarded TERM/INT and SIGKILL.",
+)
+@click.option("--socket", "socket_path", metavar="PATH", help="Single-program mode: serve the control socket at PATH.")
+@click.version_option(__version__, "-V", "--version", prog_name="superd")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="[-- COMMAND ARG...]")
+def cli(
+    config_path: Optional[str],
+    check: bool,
+    log_level: Optional[str],
+    stopwaitsecs: float,
+    socket_path: Optional[str],
+    command: Sequence[str],
+) -> None:
+    """Supervise the programs of a config file, or run one COMMAND as an init.
+
+    superd stays in the foreground. SIGTERM or SIGINT stops every program
+    gracefully by descending priority within shutdown_timeout (a second one
+    kills what is left); SIGQUIT kills everything at once; SIGHUP reloads the
+    config; SIGUSR2 reopens log files.
+    """
+    try:
+        if command:
+            if config_path:
+                _fail("give either -c FILE or -- COMMAND, not both")
+            cfg = configuration.single_program(
+                list(command), stopwaitsecs=stopwaitsecs, socket=os.path.abspath(socket_path) if socket_path else None
+            )
+        else:
+            path = configuration.find_config_file(config_path, os.environ)
+            if path is None:
+                _fail(
+                    "no config file: give -c FILE, set $SUPERD_CONFIG, create ./superd.toml "
+                    "or /etc/superd/superd.toml, or run one program with: superd -- COMMAND ARG..."
+                )
+            cfg = configuration.load(path, os.environ)
+    except configuration.ConfigError as exc:
+        click.echo(f"superd: invalid config:\n{exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    if check:
+        where = cfg.path or "command line"
+        click.echo(f"{where}: ok ({len(cfg.programs)} programs, {len(cfg.instances)} processes)")
+        sys.exit(EXIT_OK)
+    if log_level:
+        cfg = dataclasses.replace(cfg, daemon=dataclasses.replace(cfg.daemon, log_level=log_level))
+    sys.exit(run(cfg, single=bool(command)))
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    cli.main(args=list(argv) if argv is not None else None, prog_name="superd")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,461 @@
+"""The control server: newline-delimited JSON-RPC 2.0 on a Unix stream socket.
+
+Each connection is served by its own task, one request at a time, so a slow
+or hostile client only ever delays itself. Lines are bounded
+(``protocol.MAX_LINE``), connections are bounded, a connection that sends no
+complete request for ``IDLE_TIMEOUT`` seconds is closed, and every peer is
+checked with SO_PEERCRED before a byte of it is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import fcntl
+import grp
+import json
+import logging
+import os
+import platform
+import pwd
+import socket
+import stat
+import struct
+from typing import Any, Awaitable, Callable, Optional
+
+from . import __version__, protocol
+from .config import parse_signal
+from .process import Process
+from .states import ACTIVE_STATES, DaemonState, ProcessState
+from .supervisor import NoSuchName, Supervisor
+
+log = logging.getLogger("superd")
+
+MAX_CONNECTIONS = 512
+IDLE_TIMEOUT = 60.0
+MAX_BATCH = 100
+_PEERCRED = struct.Struct("3i")
+
+
+class ServerError(Exception):
+    """The server cannot start (the socket is taken, the path unusable)."""
+
+
+class RpcError(Exception):
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+
+def _invalid(message: str) -> RpcError:
+    return RpcError(protocol.INVALID_PARAMS, message)
+
+
+class _Params:
+    """Checked access to a request's params; unknown ones are refused."""
+
+    def __init__(self, params: dict, allowed: tuple[str, ...]) -> None:
+        unknown = sorted(set(params) - set(allowed))
+        if unknown:
+            raise _invalid(f"unknown param(s): {', '.join(unknown)}; expected: {', '.join(allowed) or 'none'}")
+        self.params = params
+
+    def names(self, required: bool = True) -> Optional[list[str]]:
+        names = self.params.get("names")
+        if names is None:
+            if required:
+                raise _invalid("'names' is required: a list of program, instance or group names, or ['all']")
+            return None
+        if isinstance(names, str):
+            names = [names]
+        if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+            raise _invalid("'names' must be a list of non-empty strings")
+        return names
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.params.get(key, default)
+        if not isinstance(value, bool):
+            raise _invalid(f"'{key}' must be true or false")
+        return value
+
+    def seconds(self, key: str) -> Optional[float]:
+        value = self.params.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise _invalid(f"'{key}' must be a number of seconds >= 0")
+        return float(value)
+
+    def string(self, key: str, default: Optional[str] = None) -> Optional[str]:
+        value = self.params.get(key, default)
+        if value is not None and not isinstance(value, str):
+            raise _invalid(f"'{key}' must be a string")
+        return value
+
+
+def process_info(process: Process) -> dict:
+    return {
+        "name": process.name,
+        "group": process.group,
+        "state": process.state.value,
+        "pid": process.pid,
+        "exitstatus": process.exitstatus,
+        "since": round(process.since, 3),
+        "uptime": None if (up := process.uptime()) is None else round(up, 3),
+        "restarts": process.restarts,
+        "description": process.description(),
+    }
+
+
+def _result(process: Process, ok: bool, message: str) -> dict:
+    return {"name": process.name, "ok": ok, "state": process.state.value, "pid": process.pid, "message": message}
+
+
+class ControlServer:
+    def __init__(self, supervisor: Supervisor) -> None:
+        self.sv = supervisor
+        daemon = supervisor.config.daemon
+        self.path = daemon.socket
+        self.mode = daemon.socket_mode
+        self.group = daemon.socket_group
+        self.allowed_uids = {0, os.geteuid()} | {pwd.getpwnam(u).pw_uid for u in daemon.allow_users}
+        self.allowed_gids = {grp.getgrnam(g).gr_gid for g in daemon.allow_groups}
+        self._server: Optional[asyncio.AbstractServer] = None
+        self._lock_fd: Optional[int] = None
+        self._connections: dict[asyncio.StreamWriter, asyncio.Task] = {}
+        self._restart_locks: dict[str, asyncio.Lock] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        directory = os.path.dirname(self.path)
+        try:
+            os.makedirs(directory, mode=0o755, exist_ok=True)
+        except OSError as exc:
+            raise ServerError(f"cannot create the socket's folder {directory}: {exc.strerror}") from None
+        self._lock()
+        try:
+            if stat.S_ISSOCK(os.lstat(self.path).st_mode):
+                os.unlink(self.path)  # stale: we hold the lock, so no live superd owns it
+        except FileNotFoundError:
+            pass
+        old_umask = os.umask(0o177)  # never more open than 0600 before the chmod
+        try:
+            self._server = await asyncio.start_unix_server(
+                self._serve, path=self.path, limit=protocol.MAX_LINE, backlog=128
+            )
+        except OSError as exc:
+            raise ServerError(f"cannot listen on {self.path}: {exc.strerror}") from None
+        finally:
+            os.umask(old_umask)
+        os.chmod(self.path, self.mode)
+        if self.group:
+            os.chown(self.path, -1, grp.getgrnam(self.group).gr_gid)
+        log.info("control socket at %s", self.path)
+
+    def _lock(self) -> None:
+        lock_path = self.path + ".lock"
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise ServerError(f"cannot open lock file {lock_path}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise ServerError(f"another superd is serving {self.path} (its lock {lock_path} is held)") from None
+            raise ServerError(f"cannot lock {lock_path}: {exc.strerror}") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        tasks = list(self._connections.values())
+        for writer, task in list(self._connections.items()):
+            writer.close()
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self._server is not None:
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+            self._server = None
+        if self._lock_fd is not None:
+            try:
+                os.unlink(self.path + ".lock")
+            except FileNotFoundError:
+                pass
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # ------------------------------------------------------------------ connections
+
+    def _peer_allowed(self, sock: socket.socket) -> tuple[bool, int, int]:
+        pid, uid, gid = _PEERCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
+        if uid in self.allowed_uids or gid in self.allowed_gids:
+            return True, pid, uid
+        if self.allowed_gids and self.allowed_gids & _supplementary_groups(pid):
+            return True, pid, uid
+        return False, pid, uid
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self._connections) >= MAX_CONNECTIONS:
+            await self._send(writer, _error(None, protocol.BUSY, f"too many connections ({MAX_CONNECTIONS})"))
+            writer.close()
+            return
+        allowed, pid, uid = self._peer_allowed(writer.get_extra_info("socket"))
+        if not allowed:
+            log.warning("refused control connection from pid %d uid %d", pid, uid)
+            await self._send(writer, _error(None, protocol.NOT_ALLOWED, f"uid {uid} is not allowed to control this superd"))
+            writer.close()
+            return
+        self._connections[writer] = asyncio.current_task()  # type: ignore[assignment]
+        try:
+            while True:
+                try:
+                    line = await asyncio.wait_for(reader.readline(), IDLE_TIMEOUT)
+                except asyncio.TimeoutError:
+                    break
+                except (asyncio.LimitOverrunError, ValueError):
+                    await self._send(writer, _error(None, protocol.TOO_LARGE, f"request longer than {protocol.MAX_LINE} bytes"))
+                    break
+                if not line:
+                    break
+                response = await self._respond(line, writer)
+                if response is not None and not await self._send(writer, response):
+                    break
+        except (ConnectionError, OSError):
+            pass
+        except asyncio.CancelledError:
+            pass  # superd is exiting: the connection just closes
+        finally:
+            self._connections.pop(writer, None)
+            writer.close()
+
+    async def _send(self, writer: asyncio.StreamWriter, message: Any) -> bool:
+        try:
+            writer.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+            await writer.drain()
+            return True
+        except (ConnectionError, OSError):
+            return False
+
+    # ------------------------------------------------------------------ requests
+
+    async def _respond(self, line: bytes, writer: asyncio.StreamWriter) -> Any:
+        try:
+            request = json.loads(line)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return _error(None, protocol.PARSE_ERROR, f"parse error: {exc}")
+        if isinstance(request, list):
+            if not request or len(request) > MAX_BATCH:
+                return _error(None, protocol.INVALID_REQUEST, f"a batch holds 1 to {MAX_BATCH} requests")
+            responses = [r for r in [await self._one(item, writer) for item in request] if r is not None]
+            return responses or None
+        return await self._one(request, writer)
+
+    async def _one(self, request: Any, writer: asyncio.StreamWriter) -> Optional[dict]:
+        if not isinstance(request, dict) or request.get("jsonrpc") != "2.0" or not isinstance(request.get("method"), str):
+            rid = request.get("id") if isinstance(request, dict) else None
+            return _error(_valid_id(rid), protocol.INVALID_REQUEST, "not a JSON-RPC 2.0 request")
+        rid = request.get("id")
+        if not _is_valid_id(rid):
+            return _error(None, protocol.INVALID_REQUEST, "id must be a string, a number or null")
+        notification = "id" not in request
+        method = request["method"]
+        params = request.get("params", {})
+        if params is None:
+            params = {}
+        if not isinstance(params, dict):
+            return None if notification else _error(rid, protocol.INVALID_PARAMS, "params must be an object")
+        handler: Optional[Callable[..., Awaitable[Any]]] = getattr(self, f"rpc_{method}", None)
+        if method not in protocol.METHODS or handler is None:
+            return None if notification else _error(rid, protocol.METHOD_NOT_FOUND, f"no such method: {method!r}")
+        try:
+            result = await handler(params, writer)
+        except RpcError as exc:
+            return None if notification else _error(rid, exc.code, exc.message, exc.data)
+        except NoSuchName as exc:
+            return None if notification else _error(rid, protocol.NO_SUCH_NAME, f"no such process: {exc.args[0]}", exc.args[0])
+        except Exception as exc:  # a bug: report it, keep serving
+            log.exception("control request %s failed", method)
+            return None if notification else _error(rid, protocol.INTERNAL_ERROR, f"internal error: {exc}")
+        return None if notification else {"jsonrpc": "2.0", "id": rid, "result": result}
+
+    # ------------------------------------------------------------------ methods
+
+    async def rpc_version(self, params: dict, writer) -> dict:
+        _Params(params, ())
+        return {"version": __version__, "pid": os.getpid(), "python": platform.python_version()}
+
+    async def rpc_state(self, params: dict, writer) -> dict:
+        _Params(params, ())
+        return {
+            "state": self.sv.state.value,
+            "pid": os.getpid(),
+            "since": round(self.sv.since, 3),
+            "config": self.sv.config.path,
+        }
+
+    async def rpc_names(self, params: dict, writer) -> list[str]:
+        _Params(params, ())
+        names = list(self.sv.processes)
+        groups = sorted({p.group for p in self.sv.processes.values()})
+        names += [g for g in groups if g not in self.sv.processes]
+        names += [f"{g}:*" for g in groups]
+        return names
+
+    async def rpc_status(self, params: dict, writer) -> list[dict]:
+        names = _Params(params, ("names",)).names(required=False)
+        processes = self.sv.resolve(names) if names else list(self.sv.processes.values())
+        return [process_info(p) for p in processes]
+
+    async def rpc_pid(self, params: dict, writer) -> dict:
+        name = _Params(params, ("name",)).string("name")
+        if name is None:
+            return {"pid": os.getpid()}
+        return {"pids": [{"name": p.name, "pid": p.pid} for p in self.sv.resolve([name])]}
+
+    async def rpc_start(self, params: dict, writer) -> list[dict]:
+        p = _Params(params, ("names", "wait", "timeout"))
+        processes = self.sv.resolve(p.names())
+        self._refuse_when_shutting_down()
+        return list(await asyncio.gather(*(self._start(proc, p.flag("wait", True), p.seconds("timeout")) for proc in processes)))
+
+    async def rpc_stop(self, params: dict, writer) -> list[dict]:
+        p = _Params(params, ("names", "wait", "timeout"))
+        processes = self.sv.resolve(p.names())
+        return list(await asyncio.gather(*(self._stop(proc, p.flag("wait", True), p.seconds("timeout")) for proc in processes)))
+
+    async def rpc_restart(self, params: dict, writer) -> list[dict]:
+        p = _Params(params, ("names", "wait", "timeout"))
+        processes = self.sv.resolve(p.names())
+        self._refuse_when_shutting_down()
+        wait, timeout = p.flag("wait", True), p.seconds("timeout")
+
+        async def restart(process: Process) -> dict:
+            lock = self._restart_locks.setdefault(process.name, asyncio.Lock())
+            async with lock:
+                stopped = await self._stop(process, True, timeout)
+                if not stopped["ok"]:
+                    return stopped
+                self._refuse_when_shutting_down()
+                return await self._start(process, wait, timeout)
+
+        return list(await asyncio.gather(*(restart(proc) for proc in processes)))
+
+    async def rpc_signal(self, params: dict, writer) -> list[dict]:
+        p = _Params(params, ("names", "signal"))
+        value = params.get("signal")
+        try:
+            sig = parse_signal(value)
+        except (ValueError, TypeError) as exc:
+            raise _invalid(f"'signal': {exc}") from None
+        results = []
+        for process in self.sv.resolve(p.names()):
+            if process.signal(sig):
+                results.append(_result(process, True, f"sent {sig.name}"))
+            else:
+                results.append(_result(process, False, "not running"))
+        return results
+
+    async def rpc_wait(self, params: dict, writer) -> list[dict]:
+        p = _Params(params, ("names", "state", "timeout"))
+        state = p.string("state", "running")
+        if state not in protocol.PROCESS_STATES:
+            raise _invalid(f"'state' must be one of {', '.join(protocol.PROCESS_STATES)}")
+        processes = self.sv.resolve(p.names())
+        reached = await self.sv.wait_for(lambda: all(x.state.value == state for x in processes), p.seconds("timeout"))
+        if not reached:
+            behind = [process_info(x) for x in processes if x.state.value != state]
+            raise RpcError(
+                protocol.NOT_IN_STATE,
+                f"not {state}: " + ", ".join(f"{i['name']} ({i['state']})" for i in behind),
+                behind,
+            )
+        return [process_info(x) for x in processes]
+
+    async def rpc_reload(self, params: dict, writer) -> dict:
+        _Params(params, ())
+        reload = getattr(self.sv, "reload", None)
+        if reload is None:
+            raise RpcError(protocol.FAILED, "reload is not implemented yet")
+        return await reload()
+
+    async def rpc_tail(self, params: dict, writer) -> dict:
+        tail = getattr(self.sv, "tail", None)
+        if tail is None:
+            raise RpcError(protocol.FAILED, "tail is not implemented yet")
+        return await tail(params, writer)  # pragma: no cover - arrives with the logs
+
+    async def rpc_shutdown(self, params: dict, writer) -> dict:
+        _Params(params, ())
+        # Answer first, then shut down; the connection closes when superd exits.
+        asyncio.get_running_loop().call_soon(self.sv.request_shutdown, "shutdown requested over the control socket")
+        return {"pid": os.getpid()}
+
+    # ------------------------------------------------------------------ actions
+
+    def _refuse_when_shutting_down(self) -> None:
+        if self.sv.state is DaemonState.SHUTTING_DOWN:
+            raise RpcError(protocol.SHUTTING_DOWN, "superd is shutting down")
+
+    async def _start(self, process: Process, wait: bool, timeout: Optional[float]) -> dict:
+        if process.state is ProcessState.STOPPING:
+            await self.sv.wait_for(lambda: not process.active, timeout)
+        if process.state in (ProcessState.STARTING, ProcessState.RUNNING):
+            return _result(process, True, "already running" if process.state is ProcessState.RUNNING else "already starting")
+        runs = process.runs
+        if not process.start():
+            return _result(process, False, f"cannot start from {process.state.value}")
+        if not wait:
+            return _result(process, True, "starting")
+        await self.sv.wait_for(lambda: process.state is not ProcessState.STARTING, timeout)
+        if process.state is ProcessState.RUNNING or process.runs > runs:
+            return _result(process, True, "started")
+        if process.state is ProcessState.STARTING:
+            return _result(process, False, f"still starting after {timeout:g}s")
+        return _result(process, False, f"ERROR ({process.description()})")
+
+    async def _stop(self, process: Process, wait: bool, timeout: Optional[float]) -> dict:
+        if process.state not in ACTIVE_STATES and process.state is not ProcessState.BACKOFF:
+            return _result(process, True, "not running")
+        process.stop()
+        if not wait:
+            return _result(process, True, "stopping")
+        if await self.sv.wait_for(lambda: not process.active, timeout):
+            return _result(process, True, "stopped")
+        return _result(process, False, f"still stopping after {timeout:g}s")
+
+
+def _is_valid_id(rid: Any) -> bool:
+    return rid is None or (isinstance(rid, (str, int, float)) and not isinstance(rid, bool))
+
+
+def _valid_id(rid: Any) -> Any:
+    return rid if _is_valid_id(rid) else None
+
+
+def _error(rid: Any, code: int, message: str, data: Any = None) -> dict:
+    error: dict = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "id": rid, "error": error}
+
+
+def _supplementary_groups(pid: int) -> set[int]:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("Groups:"):
+                    return {int(g) for g in line.split()[1:]}
+    except OSError:
+        pass
+    return set()

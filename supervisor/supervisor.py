@@ -1,0 +1,473 @@
+"""The supervisor: owns every process, the reaper, the signals and the shutdown.
+
+One asyncio event loop drives everything. The supervisor is the
+:class:`~supervisor.process.Runtime` of its processes: it spawns them, sends
+their signals, keeps their timers and hands them their exit statuses, which
+only the :class:`~supervisor.pid1.Reaper` collects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import time
+from typing import Callable, Iterable, Optional
+
+from . import pid1, shutdown, spawn
+from .config import Config, InstanceConfig
+from .notify import Notifier
+from .process import Process, SpawnError, signal_name
+from .states import ACTIVE_STATES, DaemonState, ProcessState
+
+log = logging.getLogger("superd")
+
+#: How long leftover descendants get between SIGTERM and SIGKILL at most.
+LEFTOVER_GRACE = 2.0
+#: After SIGKILL, how long a phase waits for its processes to be reaped.
+KILL_WAIT = 1.0
+
+
+class NoSuchName(LookupError):
+    """A name matched no program, instance or group."""
+
+
+class Supervisor:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        single: bool = False,
+        environ: Optional[dict] = None,
+        notifier: Optional[Notifier] = None,
+    ) -> None:
+        self.config = config
+        self.single = single
+        self.environ = dict(os.environ if environ is None else environ)
+        self.notifier = notifier or Notifier(self.environ)
+        self.state = DaemonState.STARTING
+        self.since = time.time()
+        self.processes: dict[str, Process] = {
+            inst.name: Process(inst, self) for inst in config.instances
+        }
+        self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
+        self.reaper = pid1.Reaper(self._collected)
+        self.server = None  # the control server, when there is a socket
+        self.exit_code = 0
+        self.foreground_tty: Optional[int] = None
+        self._children: dict[int, tuple[Process, subprocess.Popen]] = {}
+        self._identities: dict[str, spawn.Identity] = {}
+        self._group_stops: set[asyncio.Task] = set()
+        self._waiters: list[tuple[Callable[[], bool], asyncio.Future]] = []
+        self._check_scheduled = False
+        self._shutdown_task: Optional[asyncio.Task] = None
+        self._escalated = False
+        self._done: Optional[asyncio.Future] = None
+
+    # ------------------------------------------------------------------ running
+
+    async def run(self) -> int:
+        """Run until shut down; returns superd's exit code."""
+        self.loop = asyncio.get_running_loop()
+        self._done = self.loop.create_future()
+        self._install_signals()
+        self.reaper.reap()  # anything that died before the handler was there
+        if self.server is not None:
+            await self.server.start()
+        self._start_all()
+        if self.state is DaemonState.STARTING:
+            self._set_state(DaemonState.RUNNING)
+            self.notifier.send(READY=1, STATUS=self.summary())
+        try:
+            return await self._done
+        finally:
+            self._remove_signals()
+            if self.server is not None:
+                await self.server.close()
+            self.notifier.close()
+
+    def _start_all(self) -> None:
+        """Spawn every autostart instance, lowest priority number first."""
+        for process in sorted(self.processes.values(), key=lambda p: (p.config.program.priority, p.name)):
+            if process.config.program.autostart and self.state is not DaemonState.SHUTTING_DOWN:
+                process.start()
+
+    def _set_state(self, state: DaemonState) -> None:
+        if state is not self.state:
+            log.debug("superd: %s -> %s", self.state.value, state.value)
+            self.state = state
+            self.since = time.time()
+            self._schedule_check()
+
+    def summary(self) -> str:
+        counts: dict[str, int] = {}
+        for process in self.processes.values():
+            counts[process.state.value] = counts.get(process.state.value, 0) + 1
+        parts = [f"{n} {state}" for state, n in sorted(counts.items())]
+        return f"{self.state.value}: " + (", ".join(parts) if parts else "no programs")
+
+    # ------------------------------------------------------------------ signals
+
+    def _install_signals(self) -> None:
+        loop = self.loop
+        loop.add_signal_handler(signal.SIGCHLD, self.reaper.reap)
+        if self.single:
+            for sig in pid1.forwardable_signals():
+                if sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.add_signal_handler(sig, self.request_shutdown, f"SIG{sig.name[3:]}", sig)
+                else:
+                    loop.add_signal_handler(sig, self._forward, sig)
+            if self.foreground_tty is not None:
+                # Handing the terminal to the program from a background group.
+                signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+                signal.signal(signal.SIGTTIN, signal.SIG_IGN)
+            return
+        loop.add_signal_handler(signal.SIGTERM, self.request_shutdown, "SIGTERM")
+        loop.add_signal_handler(signal.SIGINT, self.request_shutdown, "SIGINT")
+        loop.add_signal_handler(signal.SIGQUIT, self.quit_now, "SIGQUIT")
+        loop.add_signal_handler(signal.SIGHUP, self._on_hup)
+        loop.add_signal_handler(signal.SIGUSR2, self._on_usr2)
+        loop.add_signal_handler(signal.SIGUSR1, self._ignored, signal.SIGUSR1)
+
+    def _remove_signals(self) -> None:
+        for sig in signal.valid_signals():
+            try:
+                self.loop.remove_signal_handler(sig)
+            except (ValueError, RuntimeError):
+                pass
+
+    def _forward(self, sig: int) -> None:
+        for process in self.processes.values():
+            if process.signal(sig):
+                log.debug("forwarded %s to %s (pid %s)", signal_name(sig), process.name, process.pid)
+
+    def _ignored(self, sig: int) -> None:
+        log.info("ignoring %s", signal_name(sig))
+
+    def _on_hup(self) -> None:
+        reload = getattr(self, "reload", None)
+        if reload is None:
+            log.warning("SIGHUP: config reload is not available")
+            return
+        asyncio.ensure_future(reload())
+
+    def _on_usr2(self) -> None:
+        log.info("SIGUSR2: reopening log files")
+        reopen = getattr(self, "reopen_logs", None)
+        if reopen is not None:
+            reopen()
+
+    # ------------------------------------------------------------------ Runtime
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+        return self.loop.call_later(delay, callback)
+
+    def spawn(self, process: Process) -> int:
+        if self.state is DaemonState.SHUTTING_DOWN:
+            raise SpawnError("superd is shutting down", 1)
+        instance = process.config
+        identity = self._identity(instance)
+        env = spawn.build_environment(instance, self.environ, identity, self._socket_path())
+        stdout, stderr, opened = self._outputs(instance)
+        try:
+            popen = spawn.spawn(
+                instance,
+                env,
+                stdin=None if self.single else subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+                identity=identity,
+                foreground_tty=self.foreground_tty if self.single else None,
+            )
+        finally:
+            for f in opened:
+                f.close()
+        self._children[popen.pid] = (process, popen)
+        return popen.pid
+
+    def _identity(self, instance: InstanceConfig) -> Optional[spawn.Identity]:
+        user = instance.program.user
+        if user is None:
+            return None
+        if user not in self._identities:
+            try:
+                self._identities[user] = spawn.lookup_user(user)
+            except KeyError:
+                raise SpawnError(f"no such user {user!r}", 126) from None
+        return self._identities[user]
+
+    def _socket_path(self) -> Optional[str]:
+        return self.config.daemon.socket if self.server is not None else None
+
+    def _outputs(self, instance: InstanceConfig):
+        """stdout and stderr for Popen, and the files to close once it forked."""
+        opened = []
+
+        def target(where: str):
+            if where in ("console", "auto"):
+                return None  # superd's own stdout/stderr
+            if where == "null":
+                return subprocess.DEVNULL
+            try:
+                f = open(where, "ab")
+            except OSError as exc:
+                log.error("%s: cannot open %s (%s); using the console", instance.name, where, exc.strerror)
+                return None
+            opened.append(f)
+            return f
+
+        stdout = target(instance.stdout)
+        if instance.stderr == "stdout":
+            stderr = subprocess.STDOUT
+        elif instance.stderr == instance.stdout and stdout not in (None, subprocess.DEVNULL):
+            stderr = stdout
+        else:
+            stderr = target(instance.stderr)
+        return stdout, stderr, opened
+
+    def send(self, target: int, sig: int, group: bool) -> None:
+        try:
+            if group:
+                os.killpg(target, sig)
+            else:
+                os.kill(target, sig)
+        except ProcessLookupError:
+            pass
+        except PermissionError as exc:  # pragma: no cover - only with foreign pids
+            log.warning("cannot send %s to %s %d: %s", signal_name(sig), "group" if group else "pid", target, exc)
+
+    def group_alive(self, pgid: int) -> bool:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def stop_group(self, pgid: int, sig: int, waitsecs: float, kill: bool) -> None:
+        task = asyncio.ensure_future(self._stop_group(pgid, sig, waitsecs, kill))
+        self._group_stops.add(task)
+        task.add_done_callback(self._group_stops.discard)
+
+    async def _stop_group(self, pgid: int, sig: int, waitsecs: float, kill: bool) -> None:
+        log.info("process group %d outlived its leader: sending %s", pgid, signal_name(sig))
+        self.send(pgid, sig, True)
+        self.send(pgid, signal.SIGCONT, True)
+        if await self._poll_until(lambda: not self.group_alive(pgid), waitsecs):
+            return
+        if kill:
+            log.warning("process group %d still alive after %gs: SIGKILL", pgid, waitsecs)
+            self.send(pgid, signal.SIGKILL, True)
+            await self._poll_until(lambda: not self.group_alive(pgid), KILL_WAIT)
+
+    def state_changed(self, process: Process, old: ProcessState) -> None:
+        level = logging.WARNING if process.state in (ProcessState.BACKOFF, ProcessState.FATAL) else logging.INFO
+        if process.state is ProcessState.EXITED and process.exitstatus not in process.config.program.exitcodes:
+            level = logging.WARNING
+        log.log(level, "%s: %s -> %s: %s", process.name, old.value, process.state.value, process.reason)
+        self._schedule_check()
+        if process.ended_for_good and process.config.program.exit_with and self.state is not DaemonState.SHUTTING_DOWN:
+            self.exit_code = process.exit_code()
+            self.request_shutdown(f"{process.name} ended ({process.reason})")
+
+    # ------------------------------------------------------------------ reaping
+
+    def _collected(self, pid: int, status: int) -> None:
+        entry = self._children.pop(pid, None)
+        if entry is None:
+            log.debug("reaped orphan pid %d (%s)", pid, _status_text(status))
+            for process in self.processes.values():
+                process.group_changed()
+            return
+        process, popen = entry
+        spawn.forget(popen, status)
+        process.exited(status)
+
+    # ------------------------------------------------------------------ waiting
+
+    def _schedule_check(self) -> None:
+        if not self._check_scheduled and self.loop is not None:
+            self._check_scheduled = True
+            self.loop.call_soon(self._check_waiters)
+
+    def _check_waiters(self) -> None:
+        self._check_scheduled = False
+        if self._waiters:
+            still = []
+            for predicate, future in self._waiters:
+                if future.done():
+                    continue
+                if predicate():
+                    future.set_result(True)
+                else:
+                    still.append((predicate, future))
+            self._waiters = still
+        if self.notifier.enabled:
+            self.notifier.send(STATUS=self.summary())
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: Optional[float] = None) -> bool:
+        """Wait until ``predicate()`` holds after a state change; False at the timeout."""
+        if predicate():
+            return True
+        if timeout is not None and timeout <= 0:
+            return False
+        future = self.loop.create_future()
+        self._waiters.append((predicate, future))
+        try:
+            await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            return predicate()
+        return True
+
+    async def _poll_until(self, condition: Callable[[], bool], timeout: float) -> bool:
+        """Poll ``condition`` (5 ms doubling to 100 ms) for at most ``timeout`` seconds.
+
+        For things no event announces, like the last member of a process group
+        that is not superd's child; used only while something is being stopped.
+        """
+        deadline = time.monotonic() + max(0.0, timeout)
+        delay = 0.005
+        while not condition():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            await asyncio.sleep(min(delay, left))
+            delay = min(delay * 2, 0.1)
+        return True
+
+    # ------------------------------------------------------------------ names
+
+    def resolve(self, names: Iterable[str]) -> list[Process]:
+        """Processes named by instance, program, ``group:*`` or ``all``, in config order."""
+        chosen: dict[str, Process] = {}
+        for name in names:
+            matched = self._match(name)
+            if not matched:
+                raise NoSuchName(name)
+            for process in matched:
+                chosen.setdefault(process.name, process)
+        return list(chosen.values())
+
+    def _match(self, name: str) -> list[Process]:
+        if name == "all":
+            return list(self.processes.values())
+        if name in self.processes:
+            return [self.processes[name]]
+        group = name[:-2] if name.endswith(":*") else name
+        return [p for p in self.processes.values() if p.group == group]
+
+    # ------------------------------------------------------------------ shutdown
+
+    def request_shutdown(self, reason: str, sig: Optional[int] = None) -> None:
+        """Graceful shutdown; asked again while shutting down, SIGKILL what is left."""
+        if self._shutdown_task is not None:
+            if not self._escalated:
+                log.warning("%s during shutdown: killing what is left", reason)
+                self._escalate()
+            return
+        log.info("%s: shutting down (timeout %gs)", reason, self.config.daemon.shutdown_timeout)
+        self._set_state(DaemonState.SHUTTING_DOWN)
+        self.notifier.send(STOPPING=1, STATUS=f"shutting down: {reason}")
+        self._shutdown_task = asyncio.ensure_future(self._shutdown(sig))
+
+    def quit_now(self, reason: str = "SIGQUIT") -> None:
+        """Immediate shutdown: SIGKILL everything, exit."""
+        log.warning("%s: killing everything now", reason)
+        if self._shutdown_task is None:
+            self._set_state(DaemonState.SHUTTING_DOWN)
+            self.notifier.send(STOPPING=1, STATUS=f"killing everything: {reason}")
+            self._shutdown_task = asyncio.ensure_future(self._shutdown(None))
+        self._escalate()
+
+    def _escalate(self) -> None:
+        self._escalated = True
+        for process in self.processes.values():
+            if process.pgid is not None and process.active:
+                self.send(process.pgid, signal.SIGKILL, True)
+            process.kill()
+        pid1.send_all(pid1.descendants(), signal.SIGKILL)
+
+    async def _shutdown(self, sig: Optional[int]) -> None:
+        try:
+            await self._stop_everything(sig)
+        except Exception:  # pragma: no cover - last line of defence
+            log.exception("shutdown failed; killing what is left")
+            self.exit_code = 1
+            pid1.send_all(pid1.descendants(), signal.SIGKILL)
+        if self.single:
+            (process,) = self.processes.values()
+            self.exit_code = process.exit_code()
+        self._reap_stragglers()
+        log.info("superd exits with code %d", self.exit_code)
+        if self._done is not None and not self._done.done():
+            self._done.set_result(self.exit_code)
+
+    async def _stop_everything(self, sig: Optional[int]) -> None:
+        timeout = self.config.daemon.shutdown_timeout
+        started = time.monotonic()
+        end = started + timeout - shutdown.reserve(timeout)  # when the phases must be over
+
+        for process in self.processes.values():
+            if process.state is ProcessState.BACKOFF:
+                process.stop()
+
+        phases = shutdown.plan(
+            shutdown.StopItem(p.name, p.config.program.priority, p.config.program.stopwaitsecs)
+            for p in self.processes.values()
+            if p.active
+        )
+        for index, phase in enumerate(phases):
+            now = time.monotonic()
+            later = [ph.want for ph in phases[index + 1 :]]
+            budget = 0.0 if self._escalated else shutdown.phase_budget(phase.want, later, end - now)
+            members = [self.processes[name] for name in phase.names]
+            log.info(
+                "stopping priority %d: %s (up to %.2fs)", phase.priority, ", ".join(phase.names), budget
+            )
+            for process in members:
+                process.stop(budget, sig)
+            limit = min(end - now, budget + KILL_WAIT)
+            if not await self.wait_for(lambda: not any(p.active for p in members), max(0.0, limit)):
+                stuck = [p.name for p in members if p.active]
+                log.error("still not gone after SIGKILL: %s", ", ".join(stuck))
+
+        if self._group_stops:
+            await asyncio.wait(set(self._group_stops), timeout=max(0.0, end - time.monotonic()))
+        await self._stop_leftovers(started + timeout)
+
+    async def _stop_leftovers(self, deadline: float) -> None:
+        """TERM, then KILL, whatever descendants are still around."""
+        left = pid1.descendants()
+        if not left:
+            return
+        grace = 0.0 if self._escalated else min(LEFTOVER_GRACE, (deadline - time.monotonic()) * 0.5)
+        if grace > 0:
+            log.info("sending SIGTERM to %d leftover process(es): %s", len(left), _pids(left))
+            pid1.send_all(left, signal.SIGTERM)
+            pid1.send_all(left, signal.SIGCONT)
+            if await self._poll_until(lambda: not pid1.descendants(), grace):
+                return
+            left = pid1.descendants()
+        log.warning("sending SIGKILL to %d leftover process(es): %s", len(left), _pids(left))
+        pid1.send_all(left, signal.SIGKILL)
+        await self._poll_until(lambda: not pid1.descendants(), max(0.05, deadline - time.monotonic()))
+
+    def _reap_stragglers(self) -> None:
+        self.reaper.reap()
+
+
+def _status_text(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal_name(os.WTERMSIG(status))}"
+    return f"exit code {os.waitstatus_to_exitcode(status)}"
+
+
+def _pids(pids: list[int]) -> str:
+    shown = ", ".join(str(p) for p in pids[:10])
+    return shown + (f" and {len(pids) - 10} more" if len(pids) > 10 else "")

@@ -1,0 +1,243 @@
+"""Shared fixtures: a real superd on a real socket, polling helpers, clean-up by pid.
+
+Every process a test starts is killed by pid at the end (superd and every
+descendant it had), never by name. Tests synchronise by polling a condition
+with a deadline (:func:`wait_until`), not by sleeping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import psutil
+import pytest
+
+from supervisor.client import Client, SuperdError, Unreachable
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PYTHON = sys.executable
+HERE = Path(__file__).resolve().parent
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 10.0, interval: float = 0.01, what: str = "") -> object:
+    """Poll ``condition`` until it returns something truthy; fail the test at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what or condition}")
+        time.sleep(interval)
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip on a developer's machine; under CI a skip of these tests is a failure."""
+    if IN_CI:
+        pytest.fail(f"must run under CI but cannot: {reason}")
+    pytest.skip(reason)
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        skip_or_fail("needs root")
+
+
+def require_pid_namespace() -> None:
+    require_root()
+    if shutil.which("unshare") is None:
+        skip_or_fail("needs unshare(1) from util-linux")
+    probe = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True)
+    if probe.returncode != 0:
+        skip_or_fail(f"cannot create a PID namespace: {probe.stderr.decode().strip()}")
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and every descendant it has, by pid."""
+    try:
+        parent = psutil.Process(pid)
+        victims = parent.children(recursive=True) + [parent]
+    except psutil.NoSuchProcess:
+        return
+    for victim in victims:
+        try:
+            victim.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(victims, timeout=5)
+
+
+class Superd:
+    """A superd started by a test, with its socket and output files."""
+
+    def __init__(self, directory: Path, args: list[str], env: Optional[dict] = None, socket: Optional[Path] = None):
+        self.dir = directory
+        self.socket = socket
+        self.stdout_path = directory / "superd.stdout"
+        self.stderr_path = directory / "superd.stderr"
+        self.args = args
+        full_env = dict(os.environ)
+        full_env.pop("NOTIFY_SOCKET", None)
+        full_env.update(env or {})
+        self._out = open(self.stdout_path, "wb")
+        self._err = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(
+            [PYTHON, "-m", "supervisor", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=self._out,
+            stderr=self._err,
+            env=full_env,
+            cwd=directory,
+        )
+        self.pid = self.proc.pid
+        self._known: set[int] = set()
+
+    # -- observation ---------------------------------------------------------
+
+    def log(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def output(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
+
+    def client(self, **kwargs) -> Client:
+        assert self.socket is not None, "this superd has no socket"
+        return Client(str(self.socket), **kwargs)
+
+    def call(self, method: str, **params):
+        with self.client() as client:
+            return client.call(method, **params)
+
+    def status(self, *names: str) -> dict[str, dict]:
+        result = self.call("status", names=list(names)) if names else self.call("status")
+        return {p["name"]: p for p in result}
+
+    def state_of(self, name: str) -> str:
+        return self.status(name)[name]["state"]
+
+    def wait_ready(self, timeout: float = 10.0) -> "Superd":
+        def ready():
+            if self.proc.poll() is not None:
+                pytest.fail(f"superd exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                return self.call("state")["state"] == "running"
+            except (Unreachable, SuperdError, OSError):
+                return False
+
+        wait_until(ready, timeout, what="superd to be running")
+        return self
+
+    def wait_state(self, name: str, state: str, timeout: float = 10.0) -> dict:
+        def reached():
+            info = self.status(name)[name]
+            return info if info["state"] == state else None
+
+        return wait_until(reached, timeout, what=f"{name} to be {state}")  # type: ignore[return-value]
+
+    def remember_descendants(self) -> None:
+        try:
+            self._known |= {p.pid for p in psutil.Process(self.pid).children(recursive=True)}
+        except psutil.NoSuchProcess:
+            pass
+
+    # -- ending ----------------------------------------------------------------
+
+    def signal(self, sig: int) -> None:
+        self.remember_descendants()
+        os.kill(self.pid, sig)
+
+    def wait_exit(self, timeout: float = 30.0) -> int:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"superd did not exit within {timeout}s:\n{self.log()}")
+
+    def cleanup(self) -> None:
+        self.remember_descendants()
+        if self.proc.poll() is None:
+            kill_tree(self.pid)
+            self.proc.wait(5)
+        for pid in self._known:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        self._out.close()
+        self._err.close()
+
+
+@pytest.fixture
+def superd_factory(tmp_path):
+    """Start superd with a config text; returns a :class:`Superd` (already running)."""
+    started: list[Superd] = []
+
+    def start(
+        config: str,
+        *,
+        daemon: str = "",
+        ready: bool = True,
+        extra_args: tuple = (),
+        env: Optional[dict] = None,
+        name: str = "superd.toml",
+    ) -> Superd:
+        """``config`` holds the [program.*] tables; ``daemon`` extra [superd] lines."""
+        socket = tmp_path / "superd.sock"
+        header = (
+            f'[superd]\nsocket = "{socket}"\nlogs_dir = "{tmp_path / "logs"}"\n'
+            f'run_dir = "{tmp_path / "run"}"\n' + textwrap.dedent(daemon) + "\n"
+        )
+        text = header + textwrap.dedent(config)
+        path = tmp_path / name
+        path.write_text(text)
+        handle = Superd(tmp_path, ["-c", str(path), *extra_args], env=env, socket=socket)
+        started.append(handle)
+        if ready:
+            handle.wait_ready()
+        return handle
+
+    yield start
+    for handle in started:
+        handle.cleanup()
+
+
+@pytest.fixture
+def single_factory(tmp_path):
+    """Start superd in single-program mode: ``superd [opts] -- argv``."""
+    started: list[Superd] = []
+
+    def start(argv: list[str], *, options: tuple = (), env: Optional[dict] = None) -> Superd:
+        handle = Superd(tmp_path, [*options, "--", *argv], env=env)
+        started.append(handle)
+        return handle
+
+    yield start
+    for handle in started:
+        handle.cleanup()
+
+
+def script(tmp_path: Path, name: str, body: str) -> str:
+    """Write an executable Python script for a test program; returns its path.
+
+    The name gets a prefix so that it can never shadow a module superd imports
+    (superd runs with the test's folder as its working directory).
+    """
+    path = tmp_path / f"prog_{name}"
+    path.write_text(f"#!{PYTHON}\n" + textwrap.dedent(body))
+    path.chmod(0o755)
+    return str(path)

@@ -1,0 +1,994 @@
+"""Unit tests of supervisor.client and superctl against a fake control socket.
+
+The fake server is a thread serving canned JSON-RPC answers on a Unix socket
+in a temporary folder; it records every request it gets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import socketserver
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from supervisor import ctl, protocol
+from supervisor.client import (
+    ActionFailed,
+    Busy,
+    CallTimeout,
+    Client,
+    InternalError,
+    InvalidConfig,
+    InvalidParams,
+    MethodNotFound,
+    NoSuchName,
+    NotAllowed,
+    NotInState,
+    ProtocolError,
+    ShuttingDown,
+    SuperdError,
+    TooLarge,
+    Unreachable,
+)
+
+pytestmark = [pytest.mark.timeout(30), pytest.mark.unit]
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+# --------------------------------------------------------------------------
+# The fake server
+
+
+class RpcError(Exception):
+    def __init__(self, code, message, data=None):
+        super().__init__(message)
+        self.code, self.message, self.data = code, message, data
+
+
+CLOSE = object()   # handler result: close the connection without replying
+HANDLED = object() # handler result: the handler replied (or not) itself
+
+
+def wait_for(predicate, timeout=10.0, interval=0.01, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+class Conn:
+    """The server side of one connection, as handlers see it."""
+
+    def __init__(self, handler):
+        self._handler = handler
+        self.closed = threading.Event()
+
+    def send(self, obj):
+        data = (obj if isinstance(obj, bytes) else json.dumps(obj).encode() + b"\n")
+        self._handler.wfile.write(data)
+        self._handler.wfile.flush()
+
+    def notify(self, method, params):
+        self.send({"jsonrpc": "2.0", "method": method, "params": params})
+
+    def wait_client_closed(self, timeout=20.0):
+        """Block until the client closes its end (reads and drops input)."""
+        sock = self._handler.connection
+        sock.settimeout(timeout)
+        try:
+            while sock.recv(4096):
+                pass
+        except OSError:
+            pass
+        self.closed.set()
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    def handle(self):
+        fake = self.server.fake
+        fake._track(self.connection)
+        conn = Conn(self)
+        while True:
+            try:
+                line = self.rfile.readline()
+            except OSError:
+                return
+            if not line:
+                return
+            req = json.loads(line)
+            fake.requests.append(req)
+            method = req.get("method")
+            params = req.get("params", {})
+            handler = fake.handlers.get(method)
+            try:
+                if handler is None:
+                    raise RpcError(protocol.METHOD_NOT_FOUND, f"no method {method}")
+                value = handler(params, conn) if callable(handler) else handler
+            except RpcError as e:
+                conn.send({"jsonrpc": "2.0", "id": req["id"],
+                           "error": {"code": e.code, "message": e.message, "data": e.data}})
+                continue
+            if value is CLOSE:
+                return
+            if value is HANDLED:
+                if conn.closed.is_set():
+                    return
+                continue
+            conn.send({"jsonrpc": "2.0", "id": req["id"], "result": value})
+
+
+class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+    block_on_close = False
+
+
+class FakeServer:
+    def __init__(self, path):
+        self.path = str(path)
+        self.requests: list[dict] = []
+        self.handlers: dict = {}
+        self._socks: list[socket.socket] = []
+        self._server = _Server(self.path, _Handler)
+        self._server.fake = self
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+
+    def _track(self, sock):
+        self._socks.append(sock)
+
+    def on(self, method, value=None, *, error=None):
+        """Answer ``method`` with ``value`` (a value, or a callable
+        ``(params, conn) -> value``), or with ``error=(code, message, data)``."""
+        if error is not None:
+            def raise_error(params, conn, error=error):
+                raise RpcError(*error)
+            self.handlers[method] = raise_error
+        else:
+            self.handlers[method] = value
+        return self
+
+    def methods(self):
+        return [r["method"] for r in self.requests]
+
+    def last(self, method):
+        for r in reversed(self.requests):
+            if r["method"] == method:
+                return r
+        raise AssertionError(f"no {method} request among {self.methods()}")
+
+    def stop(self):
+        self._server.shutdown()
+        for s in self._socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._server.server_close()
+        self._thread.join(5)
+
+
+PROCS = [
+    {"name": "web", "group": "web", "state": "running", "pid": 123, "exitstatus": None,
+     "since": 1700000000.0, "uptime": 62.0, "restarts": 0, "description": "pid 123, uptime 0:01:02"},
+    {"name": "worker_10", "group": "worker", "state": "exited", "pid": None, "exitstatus": 3,
+     "since": 1700000001.0, "uptime": None, "restarts": 2, "description": "exited with code 3, unexpected"},
+    {"name": "db", "group": "db", "state": "starting", "pid": 99, "exitstatus": None,
+     "since": 1700000002.0, "uptime": 0.5, "restarts": 0, "description": "pid 99, uptime 0:00:00"},
+]
+NAMES = ["web", "worker", "worker_10", "db", "worker:*"]
+
+
+def _status(params, conn):
+    names = params.get("names")
+    if not names or names == ["all"]:
+        return PROCS
+    known = {p["name"]: p for p in PROCS}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise RpcError(protocol.NO_SUCH_NAME, f"no such process: {unknown[0]}")
+    return [known[n] for n in names]
+
+
+def _action(message):
+    def handle(params, conn):
+        names = params["names"]
+        if "nope" in names:
+            raise RpcError(protocol.NO_SUCH_NAME, "no such process: nope")
+        return [{"name": n, "ok": n != "broken", "state": "running" if n != "broken" else "fatal",
+                 "pid": 5 if n != "broken" else None,
+                 "message": message if n != "broken" else
+                 "ERROR (spawn error: [Errno 2] No such file or directory: 'nope')"}
+                for n in names]
+    return handle
+
+
+def _pid(params, conn):
+    if "name" not in params:
+        return {"pid": 4242}
+    if params["name"] == "worker":
+        return {"pids": [{"name": "worker_0", "pid": 7}, {"name": "worker_1", "pid": None}]}
+    return {"pids": [{"name": params["name"], "pid": 123}]}
+
+
+def _wait(params, conn):
+    names = params["names"]
+    if "db" in names:
+        raise RpcError(protocol.NOT_IN_STATE, "timed out: db is not running",
+                       [PROCS[2]])
+    return [dict(p, state=params.get("state", "running")) for p in PROCS if p["name"] in names]
+
+
+def default_handlers(fake: FakeServer) -> FakeServer:
+    fake.on("version", {"version": "0.1.0", "pid": 4242, "python": "3.11.7"})
+    fake.on("state", {"state": "running", "pid": 4242, "since": 1700000000.0, "config": None})
+    fake.on("status", _status)
+    fake.on("names", NAMES)
+    fake.on("start", _action("started"))
+    fake.on("stop", _action("stopped"))
+    fake.on("restart", _action("restarted"))
+    fake.on("signal", _action("signalled"))
+    fake.on("pid", _pid)
+    fake.on("reload", {"added": ["new"], "removed": ["old"], "changed": []})
+    fake.on("wait", _wait)
+    fake.on("tail", lambda p, c: {"lines": [f"line {i}" for i in range(p.get("lines", 10))]})
+    return fake
+
+
+@pytest.fixture
+def sockdir():
+    # A short folder: AF_UNIX paths are limited to 108 bytes, tmp_path can be longer.
+    path = tempfile.mkdtemp(prefix="sctl-", dir="/tmp")
+    yield Path(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def server_factory(sockdir):
+    servers = []
+
+    def make(name="superd.sock", defaults=True):
+        fake = FakeServer(sockdir / name)
+        servers.append(fake)
+        return default_handlers(fake) if defaults else fake
+
+    yield make
+    for fake in servers:
+        fake.stop()
+
+
+@pytest.fixture
+def server(server_factory):
+    return server_factory()
+
+
+@pytest.fixture
+def env(monkeypatch, sockdir):
+    """A clean environment: no $SUPERD_SOCKET/$SUPERD_CONFIG, cwd and HOME in a
+    temporary folder (so no ./superd.toml or history file is found)."""
+    monkeypatch.delenv("SUPERD_SOCKET", raising=False)
+    monkeypatch.delenv("SUPERD_CONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(sockdir))
+    monkeypatch.chdir(sockdir)
+    return sockdir
+
+
+def make_runner():
+    try:
+        return CliRunner(mix_stderr=False)  # click < 8.2
+    except TypeError:
+        return CliRunner()
+
+
+def superctl(*args, input=None, env_extra=None):
+    result = make_runner().invoke(ctl.cli, list(args), input=input, env=env_extra,
+                                  prog_name="superctl", catch_exceptions=False)
+    return result
+
+
+def sub_env(home, **extra):
+    e = {k: v for k, v in os.environ.items() if k not in ("SUPERD_SOCKET", "SUPERD_CONFIG")}
+    e["PYTHONPATH"] = str(ROOT) + os.pathsep + e.get("PYTHONPATH", "")
+    e["HOME"] = str(home)
+    e.update(extra)
+    return e
+
+
+def run_superctl(*args, cwd, **env_extra):
+    return subprocess.run([PYTHON, "-m", "supervisor.ctl", *args], cwd=cwd, env=sub_env(cwd, **env_extra),
+                          capture_output=True, text=True, timeout=20)
+
+
+# --------------------------------------------------------------------------
+# Client: results
+
+
+def test_client_calls_and_increasing_ids(server):
+    with Client(server.path) as c:
+        assert c.version() == {"version": "0.1.0", "pid": 4242, "python": "3.11.7"}
+        assert c.state()["state"] == "running"
+        assert [p["name"] for p in c.status()] == ["web", "worker_10", "db"]
+        assert [p["name"] for p in c.status(["db"])] == ["db"]
+        assert [p["name"] for p in c.status("web")] == ["web"]
+        assert c.names() == NAMES
+        assert c.call("version")["pid"] == 4242
+    ids = [r["id"] for r in server.requests]
+    assert ids == list(range(1, len(ids) + 1))
+    assert all(r["jsonrpc"] == "2.0" for r in server.requests)
+    assert "params" not in server.requests[0]  # no params for version
+    assert server.requests[3]["params"] == {"names": ["db"]}
+    assert "params" not in server.requests[2]  # status() without names
+
+
+def test_client_action_params(server):
+    with Client(server.path) as c:
+        res = c.start(["web"])
+        assert res == [{"name": "web", "ok": True, "state": "running", "pid": 5, "message": "started"}]
+        assert server.last("start")["params"] == {"names": ["web"], "wait": True}
+        c.stop("all", wait=False, timeout=2.5)
+        assert server.last("stop")["params"] == {"names": ["all"], "wait": False, "timeout": 2.5}
+        c.restart(("web", "db"), timeout=1)
+        assert server.last("restart")["params"] == {"names": ["web", "db"], "wait": True, "timeout": 1}
+        c.signal("HUP", ["web"])
+        assert server.last("signal")["params"] == {"names": ["web"], "signal": "HUP"}
+        assert c.pid() == {"pid": 4242}
+        assert "params" not in server.last("pid")
+        assert c.pid("worker")["pids"][1] == {"name": "worker_1", "pid": None}
+        assert server.last("pid")["params"] == {"name": "worker"}
+        assert c.reload() == {"added": ["new"], "removed": ["old"], "changed": []}
+        assert [p["state"] for p in c.wait(["web"], state="stopped", timeout=3)] == ["stopped"]
+        assert server.last("wait")["params"] == {"names": ["web"], "state": "stopped", "timeout": 3}
+        assert c.tail("web", "stderr", 3) == ["line 0", "line 1", "line 2"]
+        assert server.last("tail")["params"] == {"name": "web", "stream": "stderr", "lines": 3}
+
+
+def test_client_connects_lazily_and_once(server):
+    c = Client(server.path)
+    assert not c.connected
+    c.version()
+    c.state()
+    assert c.connected
+    c.close()
+    assert not c.connected
+    assert len(server._socks) == 1
+
+
+# --------------------------------------------------------------------------
+# Client: errors
+
+
+@pytest.mark.parametrize("code, cls, exit_code", [
+    (protocol.NO_SUCH_NAME, NoSuchName, 4),
+    (protocol.NOT_IN_STATE, NotInState, 3),
+    (protocol.FAILED, ActionFailed, 1),
+    (protocol.TIMEOUT, CallTimeout, 1),
+    (protocol.INVALID_CONFIG, InvalidConfig, 1),
+    (protocol.SHUTTING_DOWN, ShuttingDown, 1),
+    (protocol.NOT_ALLOWED, NotAllowed, 1),
+    (protocol.TOO_LARGE, TooLarge, 1),
+    (protocol.BUSY, Busy, 1),
+    (protocol.INVALID_PARAMS, InvalidParams, 2),
+    (protocol.METHOD_NOT_FOUND, MethodNotFound, 1),
+    (protocol.INTERNAL_ERROR, InternalError, 1),
+    (protocol.PARSE_ERROR, ProtocolError, 1),
+    (12345, SuperdError, 1),
+])
+def test_client_error_types(server, code, cls, exit_code):
+    server.on("status", error=(code, "it went wrong", {"detail": [1, 2]}))
+    with Client(server.path) as c:
+        with pytest.raises(SuperdError) as info:
+            c.status(["web"])
+        assert type(info.value) is cls
+        assert info.value.code == code
+        assert info.value.message == "it went wrong"
+        assert str(info.value) == "it went wrong"
+        assert info.value.data == {"detail": [1, 2]}
+        assert info.value.exit_code == exit_code
+        # The connection stays usable after an error reply.
+        assert c.version()["version"] == "0.1.0"
+
+
+def test_unreachable_missing_socket(sockdir):
+    path = str(sockdir / "missing.sock")
+    with pytest.raises(Unreachable) as info:
+        Client(path).version()
+    assert info.value.exit_code == protocol.EXIT_UNREACHABLE == 7
+    assert str(info.value) == f"cannot reach superd at {path}: No such file or directory"
+    assert info.value.path == path
+    assert isinstance(info.value, SuperdError)
+
+
+def test_unreachable_refused(sockdir):
+    path = str(sockdir / "dead.sock")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)  # bound but not listening: a dead superd's leftover socket
+    try:
+        with pytest.raises(Unreachable) as info:
+            Client(path).state()
+        assert "Connection refused" in str(info.value)
+    finally:
+        s.close()
+
+
+def test_unreachable_permission_denied(server, sockdir):
+    if os.geteuid() != 0:
+        os.chmod(server.path, 0)
+        with pytest.raises(Unreachable) as info:
+            Client(server.path).state()
+        assert info.value.exit_code == 7
+        assert "Permission denied" in str(info.value)
+        return
+    # root ignores file modes: ask as nobody, who cannot enter the 0700 folder.
+    # (A forked child: the venv's python may live where nobody cannot run it.)
+    rfd, wfd = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        try:
+            os.close(rfd)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            try:
+                Client(server.path).state()
+                msg = "connected"
+            except Unreachable as e:
+                msg = f"{e.exit_code} {e}"
+            os.write(wfd, msg.encode())
+        finally:
+            os._exit(0)
+    os.close(wfd)
+    with os.fdopen(rfd, "rb") as f:
+        msg = f.read().decode()
+    os.waitpid(child, 0)
+    assert msg == f"7 cannot reach superd at {server.path}: Permission denied"
+    assert server.requests == []
+
+
+def test_unreachable_when_server_closes_mid_call(server):
+    server.on("status", lambda p, c: CLOSE)
+    c = Client(server.path)
+    with pytest.raises(Unreachable) as info:
+        c.status()
+    assert "closed before a reply" in str(info.value)
+    assert info.value.exit_code == 7
+    # The next call opens a new connection.
+    assert c.version()["pid"] == 4242
+    c.close()
+
+
+def test_unreachable_when_server_dies_after_partial_line(server):
+    def partial(params, conn):
+        conn.send(b'{"jsonrpc": "2.0", "id": 1, "res')
+        return CLOSE
+    server.on("state", partial)
+    with Client(server.path) as c, pytest.raises(ProtocolError):
+        c.state()
+
+
+def test_notifications_are_skipped_and_null_id_errors_raise(server):
+    def noisy(params, conn):
+        conn.notify("tail", {"lines": ["not for you"]})
+        conn.send(b"\n")
+        return {"state": "running"}
+    server.on("state", noisy)
+
+    def parse_error(params, conn):
+        conn.send({"jsonrpc": "2.0", "id": None, "error": {"code": protocol.PARSE_ERROR, "message": "bad"}})
+        return HANDLED
+    server.on("pid", parse_error)
+    with Client(server.path) as c:
+        assert c.state() == {"state": "running"}
+        with pytest.raises(ProtocolError):
+            c.pid()
+
+
+def test_garbage_and_wrong_id_are_protocol_errors(server):
+    server.on("state", lambda p, c: (c.send(b"hello\n"), HANDLED)[1])
+    server.on("pid", lambda p, c: (c.send({"jsonrpc": "2.0", "id": 999, "result": 1}), HANDLED)[1])
+    with Client(server.path) as c:
+        with pytest.raises(ProtocolError):
+            c.state()
+    with Client(server.path) as c:
+        with pytest.raises(ProtocolError):
+            c.pid()
+
+
+def test_client_reply_timeout(server):
+    server.on("wait", lambda p, c: HANDLED)  # never answers
+    with Client(server.path, timeout=0.2) as c, pytest.raises(CallTimeout):
+        c.wait(["web"])
+
+
+def test_too_large_request_is_refused_locally(server):
+    with Client(server.path) as c, pytest.raises(TooLarge):
+        c.status(["x" * protocol.MAX_LINE])
+    assert server.requests == []
+
+
+def test_shutdown_waits_for_eof(server):
+    replied = threading.Event()
+    let_go = threading.Event()
+
+    def shutdown(params, conn):
+        conn.send({"jsonrpc": "2.0", "id": server.requests[-1]["id"], "result": {"pid": 4242}})
+        replied.set()
+        let_go.wait(20)
+        return CLOSE
+    server.on("shutdown", shutdown)
+
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault("r", Client(server.path).shutdown()), daemon=True)
+    t.start()
+    assert replied.wait(10)
+    t.join(0.3)
+    assert t.is_alive(), "shutdown() returned before superd closed the connection"
+    let_go.set()
+    t.join(10)
+    assert not t.is_alive()
+    assert out["r"] == {"pid": 4242}
+
+
+def test_shutdown_no_wait_returns_after_reply(server):
+    let_go = threading.Event()
+
+    def shutdown(params, conn):
+        conn.send({"jsonrpc": "2.0", "id": server.requests[-1]["id"], "result": {"pid": 4242}})
+        let_go.wait(20)
+        return CLOSE
+    server.on("shutdown", shutdown)
+    try:
+        with Client(server.path) as c:
+            assert c.shutdown(wait=False) == {"pid": 4242}
+    finally:
+        let_go.set()
+
+
+def test_shutdown_when_already_shutting_down_still_waits(server):
+    def shutdown(params, conn):
+        conn.send({"jsonrpc": "2.0", "id": server.requests[-1]["id"],
+                   "error": {"code": protocol.SHUTTING_DOWN, "message": "shutting down"}})
+        return CLOSE
+    server.on("shutdown", shutdown)
+    assert Client(server.path).shutdown() == {"already": True}
+    with Client(server.path) as c, pytest.raises(ShuttingDown):
+        c.shutdown(wait=False)
+
+
+def _follow_handler(state):
+    def tail(params, conn):
+        req_id = state["server"].requests[-1]["id"]
+        conn.send({"jsonrpc": "2.0", "id": req_id, "result": {"lines": ["old 1", "old 2\n"]}})
+        conn.notify("tail", {"lines": ["new 1"]})
+        conn.notify("other", {"x": 1})
+        conn.notify("tail", {"lines": ["new 2", "new 3"]})
+        if state.get("close"):
+            return CLOSE
+        conn.wait_client_closed()
+        state["client_closed"] = True
+        return HANDLED
+    return tail
+
+
+def test_follow_yields_lines_then_closes(server):
+    state = {"server": server}
+    server.on("tail", _follow_handler(state))
+    c = Client(server.path)
+    it = c.follow("web", "stderr", 2)
+    got = [next(it) for _ in range(5)]
+    assert got == ["old 1", "old 2", "new 1", "new 2", "new 3"]
+    assert server.last("tail")["params"] == {"name": "web", "stream": "stderr", "lines": 2, "follow": True}
+    it.close()
+    wait_for(lambda: state.get("client_closed"), what="the server to see the client close")
+    assert not c.connected  # follow used its own connection
+
+
+def test_follow_raises_unreachable_when_superd_goes(server):
+    state = {"server": server, "close": True}
+    server.on("tail", _follow_handler(state))
+    it = Client(server.path).follow("web")
+    got = []
+    with pytest.raises(Unreachable):
+        for line in it:
+            got.append(line)
+    assert got == ["old 1", "old 2", "new 1", "new 2", "new 3"]
+
+
+def test_follow_unknown_name(server):
+    server.on("tail", error=(protocol.NO_SUCH_NAME, "no such process: nope", None))
+    with pytest.raises(NoSuchName):
+        list(Client(server.path).follow("nope"))
+
+
+def test_follow_missing_socket_fails_at_once(sockdir):
+    with pytest.raises(Unreachable):
+        Client(str(sockdir / "none.sock")).follow("web")
+
+
+def _imported(module):
+    code = ("import sys, " + module + "; "
+            "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('click', 'psutil', 'asyncio', 'supervisor'))))")
+    out = subprocess.run([PYTHON, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=20,
+                         env=sub_env(ROOT), check=True).stdout.split()
+    return set(out)
+
+
+def test_client_imports_only_the_stdlib():
+    assert _imported("supervisor.client") == {"supervisor", "supervisor.client", "supervisor.protocol"}
+
+
+def test_ctl_import_is_light():
+    mods = _imported("supervisor.ctl")
+    assert not {m for m in mods if m.split(".")[0] in ("psutil", "asyncio")}
+    assert "supervisor.config" not in mods  # read lazily, only to find the socket
+    assert "click.shell_completion" not in mods
+
+
+# --------------------------------------------------------------------------
+# superctl through CliRunner
+
+
+def test_status_columns_and_exit_3(server, env):
+    r = superctl("-s", server.path, "status")
+    assert r.exit_code == 3  # worker_10 and db are not running
+    lines = r.stdout.splitlines()
+    assert lines == [
+        "web         RUNNING    pid 123, uptime 0:01:02",
+        "worker_10   EXITED     exited with code 3, unexpected",
+        "db          STARTING   pid 99, uptime 0:00:00",
+    ]
+    # Columns line up: each state starts at the same offset, and each description.
+    assert len({line.index(p["state"].upper()) for line, p in zip(lines, PROCS)}) == 1
+    assert len({line.index(p["description"]) for line, p in zip(lines, PROCS)}) == 1
+    assert r.stderr == ""
+
+
+def test_status_running_only_exits_0(server, env):
+    r = superctl("-s", server.path, "status", "web")
+    assert r.exit_code == 0
+    assert r.stdout == "web   RUNNING    pid 123, uptime 0:01:02\n"
+    assert server.last("status")["params"] == {"names": ["web"]}
+
+
+def test_status_json(server, env):
+    r = superctl("-s", server.path, "status", "--json", "web", "db")
+    assert r.exit_code == 3
+    assert json.loads(r.stdout) == [PROCS[0], PROCS[2]]
+    assert r.stdout.startswith("[\n  {\n    \"name\"")  # indent 2
+
+
+def test_status_unknown_name_exits_4(server, env):
+    r = superctl("-s", server.path, "status", "web", "nope")
+    assert r.exit_code == 4
+    assert r.stdout == ""
+    assert r.stderr == "superctl: no such process: nope\n"
+
+
+def test_unreachable_exits_7(sockdir, env):
+    path = str(sockdir / "gone.sock")
+    r = superctl("-s", path, "status")
+    assert r.exit_code == 7
+    assert r.stderr == f"superctl: cannot reach superd at {path}: No such file or directory\n"
+    assert "Traceback" not in r.output
+
+
+def test_start_stop_restart(server, env):
+    r = superctl("-s", server.path, "start", "web", "db")
+    assert (r.exit_code, r.stdout) == (0, "web: started\ndb: started\n")
+    assert server.last("start")["params"] == {"names": ["web", "db"], "wait": True}
+    r = superctl("-s", server.path, "stop", "--no-wait", "--timeout", "3", "all")
+    assert (r.exit_code, r.stdout) == (0, "all: stopped\n")
+    assert server.last("stop")["params"] == {"names": ["all"], "wait": False, "timeout": 3.0}
+    r = superctl("-s", server.path, "restart", "web")
+    assert (r.exit_code, r.stdout) == (0, "web: restarted\n")
+
+
+def test_start_failure_exits_1(server, env):
+    r = superctl("-s", server.path, "start", "web", "broken")
+    assert r.exit_code == 1
+    assert r.stdout == ("web: started\n"
+                        "broken: ERROR (spawn error: [Errno 2] No such file or directory: 'nope')\n")
+
+
+def test_start_unknown_exits_4_and_usage_exits_2(server, env):
+    r = superctl("-s", server.path, "start", "nope")
+    assert r.exit_code == 4
+    assert "no such process: nope" in r.stderr
+    r = superctl("-s", server.path, "start")
+    assert r.exit_code == 2
+    r = superctl("-s", server.path, "stop", "--timeout", "-1", "web")
+    assert r.exit_code == 2
+    r = superctl("-s", server.path, "frobnicate")
+    assert r.exit_code == 2
+
+
+@pytest.mark.parametrize("code, exit_code", [
+    (protocol.FAILED, 1), (protocol.SHUTTING_DOWN, 1), (protocol.TIMEOUT, 1),
+    (protocol.INVALID_PARAMS, 2), (protocol.NOT_ALLOWED, 1),
+])
+def test_error_replies_map_to_exit_codes(server, env, code, exit_code):
+    server.on("restart", error=(code, "nope, sorry", None))
+    r = superctl("-s", server.path, "restart", "web")
+    assert r.exit_code == exit_code
+    assert r.stderr == "superctl: nope, sorry\n"
+
+
+def test_signal(server, env):
+    r = superctl("-s", server.path, "signal", "HUP", "web")
+    assert (r.exit_code, r.stdout) == (0, "web: signalled\n")
+    assert server.last("signal")["params"] == {"names": ["web"], "signal": "HUP"}
+    superctl("-s", server.path, "signal", "10", "web", "db")
+    assert server.last("signal")["params"] == {"names": ["web", "db"], "signal": 10}
+
+
+def test_pid(server, env):
+    r = superctl("-s", server.path, "pid")
+    assert (r.exit_code, r.stdout) == (0, "4242\n")
+    r = superctl("-s", server.path, "pid", "web")
+    assert (r.exit_code, r.stdout) == (0, "123\n")
+    r = superctl("-s", server.path, "pid", "worker")
+    assert (r.exit_code, r.stdout) == (1, "7\n")
+    assert "worker_1" in r.stderr
+
+
+def test_tail(server, env):
+    r = superctl("-s", server.path, "tail", "-n", "3", "web", "stderr")
+    assert (r.exit_code, r.stdout) == (0, "line 0\nline 1\nline 2\n")
+    assert server.last("tail")["params"] == {"name": "web", "stream": "stderr", "lines": 3}
+    r = superctl("-s", server.path, "tail", "web", "stdin")
+    assert r.exit_code == 2
+
+
+def test_reload(server, env):
+    r = superctl("-s", server.path, "reload")
+    assert (r.exit_code, r.stdout) == (0, "new: added\nold: removed\n")
+    server.on("reload", {"added": [], "removed": [], "changed": []})
+    assert superctl("-s", server.path, "reload").stdout == "no changes\n"
+    server.on("reload", error=(protocol.INVALID_CONFIG,
+                               "/etc/superd/superd.toml: program.web.numprocs: expected an integer", None))
+    r = superctl("-s", server.path, "reload")
+    assert r.exit_code == 1
+    assert r.stdout == ""
+    assert "program.web.numprocs: expected an integer" in r.stderr
+
+
+def test_state_and_version(server, env):
+    r = superctl("-s", server.path, "state")
+    assert (r.exit_code, r.stdout) == (0, "running\n")
+    r = superctl("-s", server.path, "version")
+    assert r.exit_code == 0
+    assert r.stdout == "superctl 0.1.0\nsuperd 0.1.0 (pid 4242, Python 3.11.7)\n"
+    r = superctl("--version")
+    assert (r.exit_code, r.stdout) == (0, "superctl 0.1.0\n")
+
+
+def test_wait(server, env):
+    r = superctl("-s", server.path, "wait", "web")
+    assert (r.exit_code, r.stdout) == (0, "web: running\n")
+    assert server.last("wait")["params"] == {"names": ["web"], "state": "running", "timeout": 60.0}
+    r = superctl("-s", server.path, "wait", "--state", "stopped", "--timeout", "5", "web")
+    assert server.last("wait")["params"] == {"names": ["web"], "state": "stopped", "timeout": 5.0}
+    r = superctl("-s", server.path, "wait", "--timeout", "1", "web", "db")
+    assert r.exit_code == 3
+    assert r.stderr.splitlines() == ["superctl: timed out: db is not running",
+                                     "db   STARTING   pid 99, uptime 0:00:00"]
+    r = superctl("-s", server.path, "wait", "--state", "sleeping", "web")
+    assert r.exit_code == 2
+
+
+def test_shutdown_command(server, env):
+    def shutdown(params, conn):
+        conn.send({"jsonrpc": "2.0", "id": server.requests[-1]["id"], "result": {"pid": 4242}})
+        return CLOSE
+    server.on("shutdown", shutdown)
+    r = superctl("-s", server.path, "shutdown")
+    assert (r.exit_code, r.stdout) == (0, "superd (pid 4242): shut down\n")
+    r = superctl("-s", server.path, "shutdown", "--no-wait")
+    assert (r.exit_code, r.stdout) == (0, "superd (pid 4242): shutting down\n")
+
+
+def test_help_everywhere(env):
+    for command in [[]] + [[name] for name in ctl.cli.commands]:
+        r = superctl(*command, "--help")
+        assert r.exit_code == 0, command
+        assert r.stdout.startswith("Usage: superctl"), command
+
+
+# --------------------------------------------------------------------------
+# Socket resolution: -s > $SUPERD_SOCKET > config
+
+
+def _config(dirpath: Path, socket_path: str, name="superd.toml") -> Path:
+    cfg = dirpath / name
+    cfg.write_text(f'[superd]\nsocket = "{socket_path}"\n\n[program.web]\ncommand = ["true"]\n')
+    return cfg
+
+
+def test_resolve_socket_order(sockdir, env):
+    cfg = _config(sockdir, "from-config.sock")
+    assert ctl.resolve_socket("/a.sock", str(cfg), {"SUPERD_SOCKET": "/b.sock"}) == "/a.sock"
+    assert ctl.resolve_socket(None, str(cfg), {"SUPERD_SOCKET": "/b.sock"}) == "/b.sock"
+    # Relative to the config file's folder.
+    assert ctl.resolve_socket(None, str(cfg), {}) == str(sockdir / "from-config.sock")
+    assert ctl.resolve_socket(None, None, {"SUPERD_CONFIG": str(cfg)}) == str(sockdir / "from-config.sock")
+    # ./superd.toml (cwd is sockdir)
+    assert ctl.resolve_socket(None, None, {}) == str(sockdir / "from-config.sock")
+    cfg.unlink()
+    from supervisor import config
+    assert ctl.resolve_socket(None, None, {}) == config.default_paths(environ={})["socket"]
+
+
+def test_resolve_socket_bad_config_exits_2(sockdir, env):
+    bad = sockdir / "bad.toml"
+    bad.write_text("this is [not toml\n")
+    r = superctl("-c", str(bad), "status")
+    assert r.exit_code == 2
+    assert r.stderr.startswith("superctl: cannot read the socket path")
+    assert str(bad) in r.stderr
+    r = superctl("-c", str(sockdir / "missing.toml"), "status")
+    assert r.exit_code == 2
+
+
+def test_socket_resolution_subprocess(server_factory, sockdir):
+    a = server_factory("a.sock")
+    b = server_factory("b.sock")
+    c = server_factory("c.sock")
+    cfg = _config(sockdir, "c.sock", name="other.toml")
+    # -s wins over $SUPERD_SOCKET and -c
+    r = run_superctl("-s", a.path, "-c", str(cfg), "state", cwd=sockdir, SUPERD_SOCKET=b.path)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "running\n", "")
+    assert (a.methods(), b.methods(), c.methods()) == (["state"], [], [])
+    # $SUPERD_SOCKET wins over -c
+    r = run_superctl("-c", str(cfg), "state", cwd=sockdir, SUPERD_SOCKET=b.path)
+    assert r.returncode == 0
+    assert (a.methods(), b.methods(), c.methods()) == (["state"], ["state"], [])
+    # then the config's socket (-c, then $SUPERD_CONFIG)
+    r = run_superctl("-c", str(cfg), "state", cwd=sockdir)
+    assert r.returncode == 0
+    r = run_superctl("state", cwd=sockdir, SUPERD_CONFIG=str(cfg))
+    assert r.returncode == 0
+    assert c.methods() == ["state", "state"]
+
+
+def test_subprocess_exit_codes(server, sockdir):
+    r = run_superctl("-s", server.path, "status", "web", cwd=sockdir)
+    assert (r.returncode, r.stdout) == (0, "web   RUNNING    pid 123, uptime 0:01:02\n")
+    r = run_superctl("-s", server.path, "status", cwd=sockdir)
+    assert r.returncode == 3
+    r = run_superctl("-s", server.path, "start", "broken", cwd=sockdir)
+    assert r.returncode == 1
+    r = run_superctl("-s", server.path, "stop", "nope", cwd=sockdir)
+    assert (r.returncode, r.stderr) == (4, "superctl: no such process: nope\n")
+    r = run_superctl("-s", server.path, "stop", cwd=sockdir)
+    assert r.returncode == 2
+    missing = str(sockdir / "missing.sock")
+    r = run_superctl("-s", missing, "state", cwd=sockdir)
+    assert (r.returncode, r.stdout) == (7, "")
+    assert r.stderr == f"superctl: cannot reach superd at {missing}: No such file or directory\n"
+
+
+def test_tail_follow_ctrl_c_exits_0(server, sockdir):
+    state = {"server": server}
+    server.on("tail", _follow_handler(state))
+    proc = subprocess.Popen([PYTHON, "-m", "supervisor.ctl", "-s", server.path, "tail", "-f", "web"],
+                            cwd=sockdir, env=sub_env(sockdir), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        got = [proc.stdout.readline() for _ in range(5)]
+        assert got == ["old 1\n", "old 2\n", "new 1\n", "new 2\n", "new 3\n"]
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    assert "Traceback" not in err
+    wait_for(lambda: state.get("client_closed"), what="the follow connection to close")
+
+
+def test_click_shell_completion_asks_the_daemon(server, sockdir):
+    def complete(words):
+        env = sub_env(sockdir, _SUPERCTL_COMPLETE="bash_complete",
+                      COMP_WORDS=" ".join(words), COMP_CWORD=str(len(words) - 1))
+        r = subprocess.run([PYTHON, "-m", "supervisor.ctl"], cwd=sockdir, env=env,
+                           capture_output=True, text=True, timeout=20)
+        assert r.returncode == 0, r.stderr
+        return [line.split(",", 1)[1] for line in r.stdout.splitlines() if line]  # "type,value" lines
+
+    assert complete(["superctl", "-s", server.path, "restart", "wo"]) == ["worker", "worker:*", "worker_10"]
+    assert complete(["superctl", "-s", server.path, "stop", ""]) == sorted(NAMES + ["all"])
+    assert complete(["superctl", "-s", server.path, "tail", "w"]) == ["web", "worker", "worker:*", "worker_10"]
+    assert complete(["superctl", "sta"]) == ["status", "start", "state"]
+    assert server.methods() == ["names", "names", "names"]
+    # superd unreachable: no names, no error
+    assert complete(["superctl", "-s", str(sockdir / "x.sock"), "stop", "w"]) == []
+
+
+# --------------------------------------------------------------------------
+# superctl shell
+
+
+def test_shell_completion_logic(server, env):
+    shell = ctl._Shell(ctl.App(server.path))
+    shell._names_ttl = 600  # so the cache holds for the whole test
+    assert shell.completenames("st") == ["status ", "start ", "stop ", "state "]
+    assert shell.completedefault("w", "restart w", 8, 9) == ["web ", "worker ", "worker:* ", "worker_10 "]
+    assert shell.completedefault("a", "stop a", 5, 6) == ["all "]
+    assert shell.completedefault("", "tail web ", 9, 9) == ["stdout ", "stderr "]
+    assert shell.completedefault("--n", "start --n", 6, 9) == ["--no-wait "]
+    assert shell.completedefault("s", "wait --state s", 13, 14) == ["stopped ", "starting ", "stopping "]
+    assert shell.completedefault("H", "signal H", 7, 8) == ["HUP "]
+    assert shell.completedefault("re", "help re", 5, 7) == ["restart ", "reload "]
+    assert server.methods() == ["names"]  # asked once, then cached
+
+
+def test_shell_runs_commands_and_survives_errors(server, env):
+    shell = ctl._Shell(ctl.App(server.path))
+    assert shell.run_args(["status", "web"]) == 0
+    assert shell.run_args(["status", "nope"]) == 4
+    assert shell.run_args(["start"]) == 2
+    assert shell.run_args(["frobnicate"]) == 2
+    assert shell.run_args(["status", "--help"]) == 0
+    bad = ctl._Shell(ctl.App(str(env / "gone.sock")))
+    assert bad.run_args(["state"]) == 7
+
+
+def test_shell_reads_commands_from_a_pipe(server, env):
+    r = superctl("-s", server.path, "shell", input="state\n\nstatus web\nstatus nope\nshell\nexit\nstate\n")
+    assert r.exit_code == 0
+    # No prompt when stdin is not a terminal; the empty line does not repeat "status web".
+    assert r.stdout == "running\nweb   RUNNING    pid 123, uptime 0:01:02\n"
+    assert r.stderr == "superctl: no such process: nope\nsuperctl: already in the shell\n"
+    assert server.methods() == ["state", "status", "status"]
+
+
+def test_shell_with_a_real_pty(server, sockdir):
+    pexpect = pytest.importorskip("pexpect")
+    child = pexpect.spawn(PYTHON, ["-m", "supervisor.ctl", "-s", server.path, "shell"],
+                          cwd=str(sockdir), env=sub_env(sockdir, TERM="dumb"),
+                          encoding="utf-8", timeout=10, dimensions=(24, 200))
+    try:
+        child.expect_exact("superd> ")
+        child.sendline("state")
+        child.expect_exact("running")
+        child.expect_exact("superd> ")
+        # Tab completes a program name fetched from the daemon.
+        child.send("status we\t")
+        child.expect_exact("web")
+        child.send("\r")
+        child.expect(r"web\s+RUNNING\s+pid 123")
+        child.expect_exact("superd> ")
+        # An error does not leave the shell.
+        child.sendline("status nope")
+        child.expect_exact("superctl: no such process: nope")
+        child.expect_exact("superd> ")
+        child.sendline("help")
+        child.expect_exact("restart")
+        child.expect_exact("superd> ")
+        child.sendeof()  # Ctrl-D
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+    assert ["status", "web"] in [[r["method"], *r.get("params", {}).get("names", [])] for r in server.requests]
+    assert "names" in server.methods()
+    history = (sockdir / ".superctl_history").read_text()
+    assert "status web" in history

@@ -1,0 +1,71 @@
+"""The shutdown plan: phases by priority and the deadline arithmetic."""
+
+from __future__ import annotations
+
+import pytest
+
+from supervisor.shutdown import KILL_MARGIN, Phase, StopItem, phase_budget, plan, reserve
+
+pytestmark = [pytest.mark.unit, pytest.mark.timeout(10)]
+
+
+def test_phases_run_highest_priority_first_and_group_equal_priorities() -> None:
+    phases = plan(
+        [
+            StopItem("db", 10, 5),
+            StopItem("web_0", 999, 3),
+            StopItem("web_1", 999, 7),
+            StopItem("worker", 500, 20),
+        ]
+    )
+    assert phases == [
+        Phase(999, ("web_0", "web_1"), 7),
+        Phase(500, ("worker",), 20),
+        Phase(10, ("db",), 5),
+    ]
+
+
+def test_empty_plan() -> None:
+    assert plan([]) == []
+
+
+def test_budget_is_the_wish_when_everything_fits() -> None:
+    assert phase_budget(7, [20, 5], remaining=60) == 7
+
+
+def test_budgets_are_compressed_in_proportion_when_they_do_not_fit() -> None:
+    remaining = 10.0
+    budget = phase_budget(20, [10], remaining)
+    usable = remaining - 2 * KILL_MARGIN
+    assert budget == pytest.approx(usable * 20 / 30)
+    # The later phase gets what is left, so the sum never passes the deadline.
+    left = remaining - budget
+    second = phase_budget(10, [], left)
+    assert budget + second <= remaining
+
+
+def test_time_a_fast_phase_saved_goes_to_later_phases() -> None:
+    # 3 phases of 30 s each in 24 s: 8 s each if all use their budget...
+    first = phase_budget(30, [30, 30], 24)
+    assert first == pytest.approx((24 - 3 * KILL_MARGIN) / 3)
+    # ...but if phase 1 finished at once, phase 2 may use half of all 24 s.
+    second = phase_budget(30, [30], 24)
+    assert second == pytest.approx((24 - 2 * KILL_MARGIN) / 2)
+
+
+def test_no_time_left_means_kill_at_once() -> None:
+    assert phase_budget(10, [], 0) == 0
+    assert phase_budget(10, [], -1) == 0
+
+
+def test_reserve_is_small_and_bounded() -> None:
+    assert reserve(3) == pytest.approx(0.3)
+    assert reserve(25) == 1.0
+    assert reserve(90) == 1.0
+
+
+def test_shutdown_timeout_three_beats_stopwaitsecs_thirty() -> None:
+    timeout = 3.0
+    budget = phase_budget(30, [], timeout - reserve(timeout))
+    assert budget < timeout - reserve(timeout)
+    assert budget > 2.5
