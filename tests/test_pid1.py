@@ -1,0 +1,152 @@
+"""superd as PID 1 of a real PID namespace (unshare --pid --fork --mount-proc)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import textwrap
+import time
+
+import psutil
+import pytest
+
+from conftest import PYTHON, kill_tree, pid_alive, require_pid_namespace, script, wait_until
+from supervisor.client import Client
+
+pytestmark = [pytest.mark.pid1, pytest.mark.timeout(60)]
+
+
+class Namespace:
+    """superd started as PID 1 of a new PID namespace; ``pid`` is its host pid."""
+
+    def __init__(self, tmp_path, args: list[str]):
+        require_pid_namespace()
+        self.err = open(tmp_path / "superd.stderr", "wb")
+        self.log_path = tmp_path / "superd.stderr"
+        self.unshare = subprocess.Popen(
+            ["unshare", "--pid", "--fork", "--mount-proc", PYTHON, "-m", "supervisor", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self.err,
+            cwd=tmp_path,
+        )
+        self.pid = wait_until(lambda: [c.pid for c in psutil.Process(self.unshare.pid).children()], 10)[0]
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def wait(self, timeout: float = 30) -> int:
+        return self.unshare.wait(timeout)
+
+    def cleanup(self) -> None:
+        kill_tree(self.unshare.pid)
+        self.unshare.wait(5)
+        self.err.close()
+
+
+@pytest.fixture
+def namespace(tmp_path):
+    made = []
+
+    def start(args):
+        ns = Namespace(tmp_path, args)
+        made.append(ns)
+        return ns
+
+    yield start
+    for ns in made:
+        ns.cleanup()
+
+
+def write_config(tmp_path, programs: str, timeout: float = 10) -> str:
+    path = tmp_path / "superd.toml"
+    path.write_text(f'[superd]\nsocket = "{tmp_path}/superd.sock"\nshutdown_timeout = {timeout}\n' + textwrap.dedent(programs))
+    return str(path)
+
+
+def test_superd_is_pid_1_and_reaps_100_orphaned_grandchildren(namespace, tmp_path):
+    config = write_config(
+        tmp_path,
+        '[program.forker]\ncommand = ["sh", "-c", "for i in $(seq 100); do (sleep 1 &); done; exec sleep 1000"]\n'
+        "startsecs = 0\n",
+    )
+    ns = namespace(["-c", config])
+    with Client(str(tmp_path / "superd.sock")) as client:
+        wait_until(lambda: _try_state(client) == "running", 10)
+
+    def adopted():
+        found = []
+        for child in psutil.Process(ns.pid).children():
+            try:
+                if child.cmdline() == ["sleep", "1"]:
+                    found.append(child)
+            except psutil.NoSuchProcess:
+                pass
+        return found
+
+    # The orphans are re-parented to the namespace's PID 1: superd.
+    wait_until(lambda: len(adopted()) >= 100, 15, what="100 orphans adopted by PID 1")
+    wait_until(lambda: not adopted(), 15, what="the orphans to exit and be reaped")
+    zombies = [c for c in psutil.Process(ns.pid).children(recursive=True) if c.status() == psutil.STATUS_ZOMBIE]
+    assert zombies == []
+    os_kill(ns.pid, signal.SIGTERM)
+    assert ns.wait(15) == 0
+
+
+def test_sigterm_from_outside_to_pid_1_shuts_down_gracefully(namespace, tmp_path):
+    jobs = tmp_path / "jobs"
+    worker = script(
+        tmp_path,
+        "worker.py",
+        """
+        import signal, sys, time
+        stop = False
+        def on_term(*_):
+            global stop
+            stop = True
+        signal.signal(signal.SIGTERM, on_term)
+        out = open(sys.argv[1], "a", buffering=1)
+        while not stop:
+            out.write("start\\n")
+            time.sleep(1)
+            out.write("done\\n")
+        out.write("clean exit\\n")
+        """,
+    )
+    config = write_config(
+        tmp_path,
+        f'[program.worker]\ncommand = ["{worker}", "{jobs}"]\nstartsecs = 0\nstopwaitsecs = 5\n'
+        '[program.other]\ncommand = "sleep 1000"\nstartsecs = 0\n',
+    )
+    ns = namespace(["-c", config])
+    wait_until(lambda: jobs.exists() and "start" in jobs.read_text(), 10)
+    descendants = [p.pid for p in psutil.Process(ns.pid).children(recursive=True)]
+    # A signal from outside the namespace reaches its PID 1 only if PID 1 handles it.
+    os_kill(ns.pid, signal.SIGTERM)
+    assert ns.wait(15) == 0
+    lines = jobs.read_text().split()
+    assert lines[-1] == "exit" or lines[-2:] == ["clean", "exit"]
+    assert lines.count("start") == lines.count("done")
+    assert not any(pid_alive(p) for p in descendants)
+
+
+def test_single_program_mode_as_pid_1(namespace, tmp_path):
+    ns = namespace(["--", "sh", "-c", "exit 7"])
+    assert ns.wait(15) == 7
+    ns2 = namespace(["--", "sleep", "1000"])
+    wait_until(lambda: psutil.Process(ns2.pid).children(), 10)
+    os_kill(ns2.pid, signal.SIGTERM)
+    assert ns2.wait(15) == 143
+
+
+def _try_state(client):
+    try:
+        return client.state()["state"]
+    except Exception:
+        return None
+
+
+def os_kill(pid: int, sig: int) -> None:
+    import os
+
+    os.kill(pid, sig)
