@@ -92,7 +92,12 @@ def _fail(message: str) -> "NoReturn":  # type: ignore[name-defined]
     show_default=True,
     help="Single-program mode: seconds between the forwarded TERM/INT and SIGKILL.",
 )
-@click.option("--socket", "socket_path", metavar="PATH", help="Single-program mode: serve the control socket at PATH.")
+@click.option(
+    "--socket",
+    "socket_path",
+    metavar="PATH",
+    help="Serve the control socket at PATH (overrides the config's socket; single-program mode has none without it).",
+)
 @click.version_option(__version__, "-V", "--version", prog_name="superd")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="[-- COMMAND ARG...]")
 def cli(
@@ -132,8 +137,13 @@ def cli(
         where = cfg.path or "command line"
         click.echo(f"{where}: ok ({len(cfg.programs)} programs, {len(cfg.instances)} processes)")
         sys.exit(EXIT_OK)
+    overrides = {}
     if log_level:
-        cfg = dataclasses.replace(cfg, daemon=dataclasses.replace(cfg.daemon, log_level=log_level))
+        overrides["log_level"] = log_level
+    if socket_path and not command:
+        overrides["socket"] = os.path.abspath(socket_path)
+    if overrides:
+        cfg = dataclasses.replace(cfg, daemon=dataclasses.replace(cfg.daemon, **overrides))
     sys.exit(run(cfg, single=bool(command)))
 
 
