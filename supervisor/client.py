@@ -11,8 +11,8 @@ Newline-delimited JSON-RPC 2.0 over a Unix stream socket (see
             print(proc["name"], proc["state"])
 
 This module sits on superctl's fast path: it imports only the standard
-library's socket, json and os (plus ``supervisor.protocol``, which holds
-nothing but constants). A ``Client`` is not thread-safe; use one per thread.
+library's socket, json, os, sys and time (plus ``supervisor.protocol``, which
+holds nothing but constants). A ``Client`` is not thread-safe; use one per thread.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
+import time
 
 from . import protocol
 
@@ -325,6 +327,17 @@ class _Connection:
         while self.read_line() is not _EOF:
             pass
 
+    def peer_pid(self) -> int:
+        """The pid of the process that listens on the socket, as this
+        process's pid namespace sees it (0 when it cannot)."""
+        if self.sock is None or not hasattr(socket, "SO_PEERCRED"):
+            return 0
+        try:
+            raw = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+        except OSError:
+            return 0
+        return int.from_bytes(raw[:4], sys.byteorder, signed=True)
+
     def call(self, method: str, params: dict) -> object:
         return self.read_response(self.send_request(method, params))
 
@@ -451,6 +464,8 @@ class Client:
         shutting down, wait for it all the same."""
         conn = self._connection()
         try:
+            peer = conn.peer_pid()
+            started = _process_start(peer)
             try:
                 result = conn.call("shutdown", {})
             except ShuttingDown:
@@ -464,6 +479,12 @@ class Client:
                     raise
                 except SuperdError:
                     pass
+                # superd's socket closes as its process ends; wait for the end
+                # itself when the process is visible from here. (It is only
+                # when the pid superd reports is the listener's pid as seen
+                # here: not through a proxy or from another pid namespace.)
+                if isinstance(result, dict) and peer > 0 and result.get("pid") == peer and started:
+                    _wait_gone(peer, started, GONE_TIMEOUT)
             return result  # type: ignore[return-value]
         finally:
             if wait or conn.sock is None:
@@ -492,6 +513,37 @@ class Client:
     def names(self) -> list[str]:
         """Every instance, program and ``group:*`` name (for completion)."""
         return self.call("names")  # type: ignore[return-value]
+
+
+#: After superd closed the connection of ``shutdown``, how long its process
+#: may take to end.
+GONE_TIMEOUT = 10.0
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time of a live (not zombie) process ``pid``, else None."""
+    if pid <= 0:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    if len(fields) < 20 or fields[0] in (b"Z", b"X"):
+        return None
+    return fields[19].decode()
+
+
+def _wait_gone(pid: int, started: str, timeout: float) -> None:
+    """Wait until the process ``pid`` that started at ``started`` has ended
+    (a zombie counts as ended); ``CallTimeout`` if it does not in time."""
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while _process_start(pid) == started:
+        if time.monotonic() >= deadline:
+            raise CallTimeout(protocol.TIMEOUT, f"superd (pid {pid}) closed its socket but has not exited after {timeout:g} s")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
 
 
 def _lines_of(payload: object) -> list[str]:

@@ -416,6 +416,7 @@ class DaemonSettings:
     allow_groups: tuple[str, ...] = ()
     run_dir: str
     shutdown_timeout: float = 25.0
+    client_timeout: float = 60.0       # control connections: seconds to send a whole request line
     log_level: str = "info"
     log_format: str = "text"
     logs_dir: str
@@ -505,6 +506,7 @@ DAEMON_KEYS: dict[str, Check] = {
     "allow_groups": _array(_group_exists, "an array of group names"),
     "run_dir": _path,
     "shutdown_timeout": _number(0, above=True),
+    "client_timeout": _number(0, above=True),
     "log_level": _choice(*LOG_LEVELS),
     "log_format": _choice(*LOG_FORMATS),
     "logs_dir": _path,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from typing import Mapping, Optional
 
 log = logging.getLogger("superd")
@@ -17,6 +18,7 @@ log = logging.getLogger("superd")
 class Notifier:
     def __init__(self, environ: Mapping[str, str] = os.environ) -> None:
         address = environ.get("NOTIFY_SOCKET", "")
+        self.watchdog_usec = _watchdog_usec(environ)
         self.address: Optional[str] = None
         self._sock: Optional[socket.socket] = None
         if address:
@@ -46,3 +48,20 @@ class Notifier:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+
+
+def monotonic_usec() -> int:
+    """CLOCK_MONOTONIC in microseconds, as RELOADING=1 wants it in MONOTONIC_USEC."""
+    return time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+
+
+def _watchdog_usec(environ: Mapping[str, str]) -> Optional[int]:
+    """systemd's watchdog interval for this process, if it asked for pings."""
+    try:
+        usec = int(environ.get("WATCHDOG_USEC", ""))
+    except ValueError:
+        return None
+    pid = environ.get("WATCHDOG_PID")
+    if usec <= 0 or (pid and pid != str(os.getpid())):
+        return None
+    return usec

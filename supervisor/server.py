@@ -3,8 +3,15 @@
 Each connection is served by its own task, one request at a time, so a slow
 or hostile client only ever delays itself. Lines are bounded
 (``protocol.MAX_LINE``), connections are bounded, a connection that sends no
-complete request for ``IDLE_TIMEOUT`` seconds is closed, and every peer is
-checked with SO_PEERCRED before a byte of it is read.
+complete request within ``[superd] client_timeout`` seconds (60 by default)
+is closed, and every peer is checked with SO_PEERCRED before a byte of it is
+read.
+
+A request is handled while the connection keeps being read, so a peer that
+hangs up during a long ``wait`` frees its slot at once (actions such as
+``restart`` still run to their end: a client that goes away must not leave a
+program half restarted). ``shutdown`` keeps its connection open until superd's
+process ends, so that its EOF tells the caller superd is gone.
 """
 
 from __future__ import annotations
@@ -15,25 +22,33 @@ import fcntl
 import grp
 import json
 import logging
+import math
 import os
 import platform
 import pwd
+import select
 import socket
 import stat
 import struct
 from typing import Any, Awaitable, Callable, Optional
 
 from . import __version__, protocol
-from .config import parse_signal
+from .config import ConfigError, parse_signal
 from .process import Process
 from .states import ACTIVE_STATES, DaemonState, ProcessState
-from .supervisor import NoSuchName, Supervisor
+from .supervisor import NoSuchName, ReloadRefused, Supervisor
 
 log = logging.getLogger("superd")
 
 MAX_CONNECTIONS = 512
-IDLE_TIMEOUT = 60.0
 MAX_BATCH = 100
+#: While a request is handled after its peer half-closed, how often to look
+#: whether the peer hung up altogether.
+HANGUP_POLL = 0.5
+#: Methods that only observe: when their peer hangs up they are cancelled.
+#: Everything else (start, stop, restart, ...) runs to its end regardless.
+OBSERVING_METHODS = frozenset({"version", "state", "names", "status", "pid", "wait", "tail"})
+_PEER_GONE = object()
 _PEERCRED = struct.Struct("3i")
 
 
@@ -70,8 +85,8 @@ class _Params:
             return None
         if isinstance(names, str):
             names = [names]
-        if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
-            raise _invalid("'names' must be a list of non-empty strings")
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+            raise _invalid("'names' must be a non-empty list of non-empty strings")
         return names
 
     def flag(self, key: str, default: bool) -> bool:
@@ -84,7 +99,7 @@ class _Params:
         value = self.params.get(key)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1e9:
             raise _invalid(f"'{key}' must be a number of seconds >= 0")
         return float(value)
 
@@ -120,12 +135,22 @@ class ControlServer:
         self.path = daemon.socket
         self.mode = daemon.socket_mode
         self.group = daemon.socket_group
-        self.allowed_uids = {0, os.geteuid()} | {pwd.getpwnam(u).pw_uid for u in daemon.allow_users}
-        self.allowed_gids = {grp.getgrnam(g).gr_gid for g in daemon.allow_groups}
+        self.configure(daemon)
         self._server: Optional[asyncio.AbstractServer] = None
         self._lock_fd: Optional[int] = None
+        self.client_timeout = daemon.client_timeout
         self._connections: dict[asyncio.StreamWriter, asyncio.Task] = {}
         self._restart_locks: dict[str, asyncio.Lock] = {}
+        self._background: set[asyncio.Task] = set()
+        # Connections that asked for the shutdown: their sockets stay open
+        # until superd's process ends (see close()).
+        self._shutdown_waiters: set[asyncio.StreamWriter] = set()
+        self._kept_fds: list[int] = []
+
+    def configure(self, daemon) -> None:
+        """Who may connect; called again after a config reload."""
+        self.allowed_uids = {0, os.geteuid()} | {pwd.getpwnam(u).pw_uid for u in daemon.allow_users}
+        self.allowed_gids = {grp.getgrnam(g).gr_gid for g in daemon.allow_groups}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -175,6 +200,18 @@ class ControlServer:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
+        for writer in self._shutdown_waiters:
+            # A copy of the socket that nothing closes: the kernel closes it
+            # when superd's process ends, and the peer's EOF says "gone".
+            sock = writer.get_extra_info("socket")
+            if sock is not None:
+                try:
+                    self._kept_fds.append(os.dup(sock.fileno()))  # non-inheritable
+                except OSError:
+                    pass
+        self._shutdown_waiters.clear()
+        for task in list(self._background):
+            task.cancel()
         tasks = list(self._connections.values())
         for writer, task in list(self._connections.items()):
             writer.close()
@@ -197,7 +234,7 @@ class ControlServer:
 
     # ------------------------------------------------------------------ connections
 
-    def _peer_allowed(self, sock: socket.socket) -> tuple[bool, int, int]:
+    def _peer_allowed(self, sock: Any) -> tuple[bool, int, int]:
         pid, uid, gid = _PEERCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
         if uid in self.allowed_uids or gid in self.allowed_gids:
             return True, pid, uid
@@ -206,54 +243,113 @@ class ControlServer:
         return False, pid, uid
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if len(self._connections) >= MAX_CONNECTIONS:
-            await self._send(writer, _error(None, protocol.BUSY, f"too many connections ({MAX_CONNECTIONS})"))
-            writer.close()
-            return
-        allowed, pid, uid = self._peer_allowed(writer.get_extra_info("socket"))
-        if not allowed:
-            log.warning("refused control connection from pid %d uid %d", pid, uid)
-            await self._send(writer, _error(None, protocol.NOT_ALLOWED, f"uid {uid} is not allowed to control this superd"))
-            writer.close()
-            return
-        self._connections[writer] = asyncio.current_task()  # type: ignore[assignment]
         try:
-            while True:
-                try:
-                    line = await asyncio.wait_for(reader.readline(), IDLE_TIMEOUT)
-                except asyncio.TimeoutError:
-                    break
-                except (asyncio.LimitOverrunError, ValueError):
-                    await self._send(writer, _error(None, protocol.TOO_LARGE, f"request longer than {protocol.MAX_LINE} bytes"))
-                    break
-                if not line:
-                    break
-                response = await self._respond(line, writer)
-                if response is not None and not await self._send(writer, response):
-                    break
+            await self._serve_connection(reader, writer)
         except (ConnectionError, OSError):
             pass
         except asyncio.CancelledError:
             pass  # superd is exiting: the connection just closes
+        except Exception:  # a bug: never let one connection take more than itself down
+            log.exception("control connection failed")
         finally:
             self._connections.pop(writer, None)
+            self._shutdown_waiters.discard(writer)
             writer.close()
+
+    async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self._connections) >= MAX_CONNECTIONS:
+            await self._send(writer, _error(None, protocol.BUSY, f"too many connections ({MAX_CONNECTIONS})"))
+            return
+        sock = writer.get_extra_info("socket")
+        allowed, pid, uid = self._peer_allowed(sock)
+        if not allowed:
+            log.warning("refused control connection from pid %d uid %d", pid, uid)
+            await self._send(writer, _error(None, protocol.NOT_ALLOWED, f"uid {uid} is not allowed to control this superd"))
+            return
+        self._connections[writer] = asyncio.current_task()  # type: ignore[assignment]
+        read: Optional[asyncio.Future] = None
+        try:
+            while True:
+                if read is None:
+                    read = asyncio.ensure_future(reader.readline())
+                try:
+                    # The whole next line must come within the timeout: a peer
+                    # that sends half a request and stalls is closed.
+                    line = await asyncio.wait_for(read, self.client_timeout)
+                except asyncio.TimeoutError:
+                    log.debug("closing a control connection idle for %gs", self.client_timeout)
+                    return
+                except (asyncio.LimitOverrunError, ValueError):
+                    await self._send(writer, _error(None, protocol.TOO_LARGE, f"request longer than {protocol.MAX_LINE} bytes"))
+                    return
+                finally:
+                    read = None
+                if not line:
+                    return
+                request, observing, response = _parse(line)
+                if response is None:
+                    # Keep reading while the request is handled: the next
+                    # line, or the news that the peer hung up.
+                    read = asyncio.ensure_future(reader.readline())
+                    response = await self._handle(request, observing, writer, sock, read)
+                    if response is _PEER_GONE:
+                        return
+                if response is not None and not await self._send(writer, response):
+                    return
+        finally:
+            if read is not None:
+                read.cancel()
+                await asyncio.gather(read, return_exceptions=True)
+
+    async def _handle(self, request: Any, observing: bool, writer: asyncio.StreamWriter, sock: Any,
+                      read: asyncio.Future) -> Any:
+        """The response to ``request``; ``_PEER_GONE`` when an observing
+        request was cancelled because its peer hung up."""
+        handling = asyncio.ensure_future(self._respond(request, writer))
+        try:
+            watch: Optional[asyncio.Future] = read
+            while not handling.done():
+                waiting = {handling} if watch is None else {handling, watch}
+                await asyncio.wait(waiting, timeout=HANGUP_POLL if watch is None else None,
+                                   return_when=asyncio.FIRST_COMPLETED)
+                if handling.done():
+                    break
+                if watch is not None and watch.done():
+                    if watch.cancelled() or watch.exception() is not None or watch.result():
+                        # A pipelined request (or a bad line, answered later): the
+                        # peer is there and wants this answer first.
+                        return await handling
+                    watch = None  # EOF: half-closed, or gone; poll to tell which
+                if not observing:
+                    return await handling
+                if _hung_up(sock):
+                    handling.cancel()
+                    await asyncio.gather(handling, return_exceptions=True)
+                    return _PEER_GONE
+            return handling.result()
+        finally:
+            if not handling.done():  # this connection is being cancelled
+                handling.cancel()
+                await asyncio.gather(handling, return_exceptions=True)
 
     async def _send(self, writer: asyncio.StreamWriter, message: Any) -> bool:
         try:
-            writer.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
-            await writer.drain()
+            data = json.dumps(message, separators=(",", ":"), allow_nan=False).encode() + b"\n"
+        except (TypeError, ValueError) as exc:  # a bug: say so rather than send bad JSON
+            log.error("cannot encode a control response: %s", exc)
+            rid = message.get("id") if isinstance(message, dict) else None
+            data = json.dumps(_error(_valid_id(rid), protocol.INTERNAL_ERROR, f"internal error: {exc}")).encode() + b"\n"
+        try:
+            writer.write(data)
+            # A peer that does not read its answers is dropped, not waited for.
+            await asyncio.wait_for(writer.drain(), self.client_timeout)
             return True
-        except (ConnectionError, OSError):
+        except (ConnectionError, OSError, asyncio.TimeoutError):
             return False
 
     # ------------------------------------------------------------------ requests
 
-    async def _respond(self, line: bytes, writer: asyncio.StreamWriter) -> Any:
-        try:
-            request = json.loads(line)
-        except (ValueError, UnicodeDecodeError) as exc:
-            return _error(None, protocol.PARSE_ERROR, f"parse error: {exc}")
+    async def _respond(self, request: Any, writer: asyncio.StreamWriter) -> Any:
         if isinstance(request, list):
             if not request or len(request) > MAX_BATCH:
                 return _error(None, protocol.INVALID_REQUEST, f"a batch holds 1 to {MAX_BATCH} requests")
@@ -277,7 +373,7 @@ class ControlServer:
             return None if notification else _error(rid, protocol.INVALID_PARAMS, "params must be an object")
         handler: Optional[Callable[..., Awaitable[Any]]] = getattr(self, f"rpc_{method}", None)
         if method not in protocol.METHODS or handler is None:
-            return None if notification else _error(rid, protocol.METHOD_NOT_FOUND, f"no such method: {method!r}")
+            return None if notification else _error(rid, protocol.METHOD_NOT_FOUND, f"no such method: {method[:100]!r}")
         try:
             result = await handler(params, writer)
         except RpcError as exc:
@@ -341,15 +437,25 @@ class ControlServer:
         wait, timeout = p.flag("wait", True), p.seconds("timeout")
 
         async def restart(process: Process) -> dict:
+            # One restart of a process at a time, whoever asks: two clients
+            # restarting at once get two restarts in a row, never two instances.
             lock = self._restart_locks.setdefault(process.name, asyncio.Lock())
             async with lock:
                 stopped = await self._stop(process, True, timeout)
                 if not stopped["ok"]:
                     return stopped
-                self._refuse_when_shutting_down()
+                if self.sv.state is DaemonState.SHUTTING_DOWN:
+                    return _result(process, False, "superd is shutting down")
                 return await self._start(process, wait, timeout)
 
-        return list(await asyncio.gather(*(restart(proc) for proc in processes)))
+        if wait:
+            return list(await asyncio.gather(*(restart(proc) for proc in processes)))
+        # --no-wait: the restart goes on inside superd after the answer.
+        for proc in processes:
+            task = asyncio.ensure_future(restart(proc))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        return [_result(proc, True, "restarting") for proc in processes]
 
     async def rpc_signal(self, params: dict, writer) -> list[dict]:
         p = _Params(params, ("names", "signal"))
@@ -384,10 +490,12 @@ class ControlServer:
 
     async def rpc_reload(self, params: dict, writer) -> dict:
         _Params(params, ())
-        reload = getattr(self.sv, "reload", None)
-        if reload is None:
-            raise RpcError(protocol.FAILED, "reload is not implemented yet")
-        return await reload()
+        try:
+            return await self.sv.reload()
+        except ConfigError as exc:
+            raise RpcError(protocol.INVALID_CONFIG, f"invalid config, nothing changed:\n{exc}", [str(p) for p in exc.problems]) from None
+        except ReloadRefused as exc:
+            raise RpcError(protocol.SHUTTING_DOWN if "shutting down" in str(exc) else protocol.FAILED, str(exc)) from None
 
     async def rpc_tail(self, params: dict, writer) -> dict:
         tail = getattr(self.sv, "tail", None)
@@ -397,7 +505,12 @@ class ControlServer:
 
     async def rpc_shutdown(self, params: dict, writer) -> dict:
         _Params(params, ())
-        # Answer first, then shut down; the connection closes when superd exits.
+        # Answer first, then shut down; this connection closes when superd's
+        # process ends. Asked again while shutting down, it only waits too (a
+        # second TERM signal escalates; a second request must not).
+        self._shutdown_waiters.add(writer)
+        if self.sv.state is DaemonState.SHUTTING_DOWN:
+            return {"pid": os.getpid(), "already": True}
         asyncio.get_running_loop().call_soon(self.sv.request_shutdown, "shutdown requested over the control socket")
         return {"pid": os.getpid()}
 
@@ -410,12 +523,16 @@ class ControlServer:
     async def _start(self, process: Process, wait: bool, timeout: Optional[float]) -> dict:
         if process.state is ProcessState.STOPPING:
             await self.sv.wait_for(lambda: not process.active, timeout)
-        if process.state in (ProcessState.STARTING, ProcessState.RUNNING):
-            return _result(process, True, "already running" if process.state is ProcessState.RUNNING else "already starting")
+        if process.state is ProcessState.RUNNING:
+            return _result(process, True, "already running")
         runs = process.runs
-        if not process.start():
+        if process.state is ProcessState.STARTING:
+            # Started by someone else: its outcome is what this caller waits for.
+            if not wait:
+                return _result(process, True, "already starting")
+        elif not process.start():
             return _result(process, False, f"cannot start from {process.state.value}")
-        if not wait:
+        elif not wait:
             return _result(process, True, "starting")
         await self.sv.wait_for(lambda: process.state is not ProcessState.STARTING, timeout)
         if process.state is ProcessState.RUNNING or process.runs > runs:
@@ -435,8 +552,32 @@ class ControlServer:
         return _result(process, False, f"still stopping after {timeout:g}s")
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse(line: bytes) -> tuple[Any, bool, Optional[dict]]:
+    """``(request, observing, error response)`` of one line."""
+    try:
+        request = json.loads(line, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        return None, False, _error(None, protocol.PARSE_ERROR, f"parse error: {str(exc)[:200]}")
+    items = request if isinstance(request, list) else [request]
+    observing = bool(items) and all(isinstance(i, dict) and i.get("method") in OBSERVING_METHODS for i in items)
+    return request, observing, None
+
+
+def _hung_up(sock: Any) -> bool:
+    """True when the peer closed both ways (not just its sending side)."""
+    poller = select.poll()
+    poller.register(sock.fileno(), 0)
+    return any(events & (select.POLLHUP | select.POLLERR | select.POLLNVAL) for _, events in poller.poll(0))
+
+
 def _is_valid_id(rid: Any) -> bool:
-    return rid is None or (isinstance(rid, (str, int, float)) and not isinstance(rid, bool))
+    if isinstance(rid, float):
+        return math.isfinite(rid)
+    return rid is None or (isinstance(rid, (str, int)) and not isinstance(rid, bool))
 
 
 def _valid_id(rid: Any) -> Any:

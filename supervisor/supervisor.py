@@ -16,9 +16,10 @@ import subprocess
 import time
 from typing import Callable, Iterable, Optional
 
-from . import pid1, shutdown, spawn
-from .config import Config, InstanceConfig
-from .notify import Notifier
+from . import log as ownlog, pid1, shutdown, spawn
+from .config import Config, ConfigError, InstanceConfig, load
+from .notify import Notifier, monotonic_usec
+from .reload import RESTART_ONLY, compare
 from .process import Process, SpawnError, signal_name
 from .states import ACTIVE_STATES, DaemonState, ProcessState
 
@@ -60,6 +61,8 @@ class Supervisor:
         self._children: dict[int, tuple[Process, subprocess.Popen]] = {}
         self._identities: dict[str, spawn.Identity] = {}
         self._group_stops: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task] = set()
+        self._reload_lock = asyncio.Lock()
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future]] = []
         self._check_scheduled = False
         self._shutdown_task: Optional[asyncio.Task] = None
@@ -79,7 +82,9 @@ class Supervisor:
         self._start_all()
         if self.state is DaemonState.STARTING:
             self._set_state(DaemonState.RUNNING)
-            self.notifier.send(READY=1, STATUS=self.summary())
+            self._background(self._announce_ready())
+        if self.notifier.watchdog_usec:
+            self._watchdog()
         try:
             return await self._done
         finally:
@@ -93,6 +98,32 @@ class Supervisor:
         for process in sorted(self.processes.values(), key=lambda p: (p.config.program.priority, p.name)):
             if process.config.program.autostart and self.state is not DaemonState.SHUTTING_DOWN:
                 process.start()
+
+    def _background(self, coroutine) -> asyncio.Task:
+        """Run a coroutine alongside, keeping a reference until it is done."""
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _announce_ready(self) -> None:
+        """READY=1 once every autostart process is running (or superd gave up on it)."""
+        def settled() -> bool:
+            return all(
+                p.state in (ProcessState.RUNNING, ProcessState.FATAL, ProcessState.EXITED)
+                for p in self.processes.values()
+                if p.config.program.autostart
+            )
+
+        await self.wait_for(settled)
+        if self.state is DaemonState.RUNNING:
+            log.info("ready: %s", self.summary())
+            self.notifier.send(READY=1, STATUS=self.summary())
+
+    def _watchdog(self) -> None:
+        """WATCHDOG=1 every half of systemd's WATCHDOG_USEC, while superd lives."""
+        self.notifier.send(WATCHDOG=1)
+        self.loop.call_later(self.notifier.watchdog_usec / 2e6, self._watchdog)
 
     def _set_state(self, state: DaemonState) -> None:
         if state is not self.state:
@@ -147,11 +178,14 @@ class Supervisor:
         log.info("ignoring %s", signal_name(sig))
 
     def _on_hup(self) -> None:
-        reload = getattr(self, "reload", None)
-        if reload is None:
-            log.warning("SIGHUP: config reload is not available")
-            return
-        asyncio.ensure_future(reload())
+        log.info("SIGHUP: reloading %s", self.config.path)
+        self._background(self._reload_quietly())
+
+    async def _reload_quietly(self) -> None:
+        try:
+            await self.reload()
+        except (ConfigError, ReloadRefused):
+            pass  # already logged by reload()
 
     def _on_usr2(self) -> None:
         log.info("SIGUSR2: reopening log files")
@@ -373,7 +407,11 @@ class Supervisor:
             return
         log.info("%s: shutting down (timeout %gs)", reason, self.config.daemon.shutdown_timeout)
         self._set_state(DaemonState.SHUTTING_DOWN)
-        self.notifier.send(STOPPING=1, STATUS=f"shutting down: {reason}")
+        self.notifier.send(
+            STOPPING=1,
+            STATUS=f"shutting down: {reason}",
+            EXTEND_TIMEOUT_USEC=int((self.config.daemon.shutdown_timeout + 5) * 1e6),
+        )
         self._shutdown_task = asyncio.ensure_future(self._shutdown(sig))
 
     def quit_now(self, reason: str = "SIGQUIT") -> None:
@@ -460,6 +498,78 @@ class Supervisor:
 
     def _reap_stragglers(self) -> None:
         self.reaper.reap()
+
+
+    # ------------------------------------------------------------------ reload
+
+    async def reload(self) -> dict:
+        """Re-read the config and apply the difference; an invalid config changes nothing.
+
+        Removed instances stop (with their own stop settings), changed ones stop
+        and start again with the new settings, added ones start (autostart);
+        untouched ones keep running with the same pid.
+        """
+        if self.single or self.config.path is None:
+            raise ReloadRefused("single-program mode has no config to reload")
+        async with self._reload_lock:
+            if self.state is DaemonState.SHUTTING_DOWN:
+                raise ReloadRefused("superd is shutting down")
+            try:
+                new = load(self.config.path, self.environ)  # a few ms: no need to leave the loop
+            except ConfigError as exc:
+                log.error("reload refused, nothing changed: invalid config:\n%s", exc)
+                raise
+            difference = compare(self.config, new)
+            if difference.empty:
+                log.info("reload: no changes")
+                return difference.as_dict()
+            log.info(
+                "reload: added %s; removed %s; changed %s",
+                ", ".join(difference.added) or "none",
+                ", ".join(difference.removed) or "none",
+                ", ".join(difference.changed) or "none",
+            )
+            later = [key for key in difference.daemon_changed if key in RESTART_ONLY]
+            if later:
+                log.warning("reload: %s take effect when superd starts again", ", ".join(later))
+            self._set_state(DaemonState.RELOADING)
+            self.notifier.send(RELOADING=1, MONOTONIC_USEC=monotonic_usec(), STATUS="reloading")
+            try:
+                await self._apply(new, difference)
+            finally:
+                if self.state is DaemonState.RELOADING:
+                    self._set_state(DaemonState.RUNNING)
+                    self.notifier.send(READY=1, STATUS=self.summary())
+            return difference.as_dict()
+
+    async def _apply(self, new: Config, difference) -> None:
+        leaving = [self.processes[name] for name in difference.removed + difference.changed]
+        restart = {name for name in difference.changed if self.processes[name].active}
+        for process in leaving:
+            process.stop()
+        await self.wait_for(lambda: not any(p.active for p in leaving))
+        self.config = new
+        if {"log_level", "log_format"} & set(difference.daemon_changed):
+            ownlog.setup(new.daemon.log_level, new.daemon.log_format)
+        if self.server is not None:
+            self.server.configure(new.daemon)
+        instances = {i.name: i for i in new.instances}
+        for name in difference.removed:
+            del self.processes[name]
+        fresh = [Process(instances[name], self) for name in difference.added + difference.changed]
+        # Keep the config's order: the dict order is what status lists.
+        for process in fresh:
+            self.processes[process.name] = process
+        self.processes = {name: self.processes[name] for name in instances}
+        for process in sorted(fresh, key=lambda p: (p.config.program.priority, p.name)):
+            if self.state is DaemonState.SHUTTING_DOWN:
+                break
+            if process.config.program.autostart or process.name in restart:
+                process.start()
+
+
+class ReloadRefused(Exception):
+    """A reload that cannot happen now (single-program mode, shutting down)."""
 
 
 def _status_text(status: int) -> str:

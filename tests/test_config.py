@@ -152,6 +152,12 @@ def test_daemon_values(tmp_path):
         log_format="json", logs_dir="/var/log/x", include=(str(tmp_path / "conf.d/*.toml"),))
 
 
+@pytest.mark.parametrize("value, expected", [(None, 60.0), (0.5, 0.5), (120, 120.0)])
+def test_client_timeout(value, expected):
+    table = {} if value is None else {"client_timeout": value}
+    assert parse({"superd": table}, MAIN, ENV).daemon.client_timeout == expected
+
+
 @pytest.mark.parametrize("mode, expected", [
     ("0600", 0o600), ("660", 0o660), ("0o640", 0o640), ("0", 0), ("0777", 0o777),
 ])
@@ -221,6 +227,8 @@ BAD_DAEMON = [
     ("shutdown_timeout", 0, "expected a number > 0, got 0 (integer)"),
     ("shutdown_timeout", True, "expected a number > 0, got true (boolean)"),
     ("shutdown_timeout", float("inf"), "expected a number > 0, got inf (float)"),
+    ("client_timeout", 0, "expected a number > 0, got 0 (integer)"),
+    ("client_timeout", "60", 'expected a number > 0, got "60" (string)'),
     ("log_level", "trace", 'expected one of "debug", "info", "warning", "error", got "trace" (string)'),
     ("log_format", "xml", 'expected one of "text", "json", got "xml" (string)'),
     ("logs_dir", ["/x"], "expected a non-empty string, got an array"),

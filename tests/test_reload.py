@@ -1,0 +1,142 @@
+"""Config reload: SIGHUP and `superctl reload` apply the difference, and only the difference."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from conftest import pid_alive, wait_until
+from supervisor import config as cfg
+from supervisor.reload import compare
+
+pytestmark = pytest.mark.timeout(60)
+
+BASE = """
+[program.keep]
+command = "sleep 1000"
+startsecs = 0
+[program.change]
+command = "sleep 1000"
+startsecs = 0
+[program.drop]
+command = "sleep 1000"
+startsecs = 0
+"""
+
+
+def load_text(text: str) -> cfg.Config:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    return cfg.parse(tomllib.loads(textwrap.dedent(text)), None, {})
+
+
+@pytest.mark.unit
+def test_compare_finds_added_removed_changed_and_untouched():
+    old = load_text(BASE)
+    new = load_text(
+        BASE.replace('[program.drop]\ncommand = "sleep 1000"\nstartsecs = 0\n', "")
+        .replace('[program.change]\ncommand = "sleep 1000"', '[program.change]\ncommand = "sleep 2000"')
+        + '[program.new]\ncommand = "sleep 1000"\nnumprocs = 2\n'
+    )
+    difference = compare(old, new)
+    assert difference.added == ("new_0", "new_1")
+    assert difference.removed == ("drop",)
+    assert difference.changed == ("change",)
+    assert difference.unchanged == ("keep",)
+    assert not difference.empty
+
+
+@pytest.mark.unit
+def test_compare_same_config_is_empty_and_daemon_keys_are_noticed():
+    assert compare(load_text(BASE), load_text(BASE)).empty
+    changed = compare(load_text(BASE), load_text("[superd]\nshutdown_timeout = 5\n" + BASE))
+    assert changed.daemon_changed == ("shutdown_timeout",)
+    assert changed.as_dict() == {"added": [], "removed": [], "changed": []}
+
+
+@pytest.mark.unit
+def test_compare_numprocs_growth_adds_instances_and_renames():
+    one = load_text('[program.w]\ncommand = "x"\n')
+    three = load_text('[program.w]\ncommand = "x"\nnumprocs = 3\n')
+    difference = compare(one, three)
+    assert difference.removed == ("w",)
+    assert difference.added == ("w_0", "w_1", "w_2")
+
+
+def rewrite(d, tmp_path, programs: str) -> None:
+    path = tmp_path / "superd.toml"
+    header = path.read_text().split("[program.", 1)[0]
+    path.write_text(header + textwrap.dedent(programs))
+
+
+def superctl(d, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "supervisor.ctl", "-s", str(d.socket), *args], capture_output=True, text=True, timeout=30
+    )
+
+
+def test_reload_applies_only_the_difference(superd_factory, tmp_path):
+    d = superd_factory(BASE)
+    before = {name: info["pid"] for name, info in d.status().items()}
+    assert all(before.values())
+    rewrite(
+        d,
+        tmp_path,
+        BASE.replace('[program.drop]\ncommand = "sleep 1000"\nstartsecs = 0\n', "").replace(
+            '[program.change]\ncommand = "sleep 1000"', '[program.change]\ncommand = "sleep 2000"'
+        )
+        + '[program.added]\ncommand = "sleep 1000"\nstartsecs = 0\n',
+    )
+    result = superctl(d, "reload")
+    assert result.returncode == 0, result.stderr
+    after = d.status()
+    assert set(after) == {"keep", "change", "added"}
+    assert after["keep"]["pid"] == before["keep"], "an untouched program keeps running"
+    assert after["change"]["pid"] != before["change"] and after["change"]["state"] == "running"
+    assert after["added"]["state"] == "running"
+    assert not pid_alive(before["drop"]) and not pid_alive(before["change"])
+
+
+def test_reload_without_change_restarts_nothing(superd_factory, tmp_path):
+    d = superd_factory(BASE)
+    before = {name: info["pid"] for name, info in d.status().items()}
+    result = d.call("reload")
+    assert result == {"added": [], "removed": [], "changed": []}
+    assert {name: info["pid"] for name, info in d.status().items()} == before
+
+
+def test_invalid_config_changes_nothing_and_superd_keeps_running(superd_factory, tmp_path):
+    d = superd_factory(BASE)
+    before = {name: info["pid"] for name, info in d.status().items()}
+    rewrite(d, tmp_path, BASE + '[program.broken]\ncommand = "x"\nstopwaitsecs = "soon"\n')
+    result = superctl(d, "reload")
+    assert result.returncode == 1
+    assert "program.broken.stopwaitsecs" in result.stderr
+    assert {name: info["pid"] for name, info in d.status().items()} == before
+    assert d.call("state")["state"] == "running"
+    assert "reload refused" in d.log()
+
+
+def test_sighup_reloads(superd_factory, tmp_path):
+    d = superd_factory(BASE)
+    rewrite(d, tmp_path, BASE + '[program.late]\ncommand = "sleep 1000"\nstartsecs = 0\n')
+    d.signal(signal.SIGHUP)
+    wait_until(lambda: d.status().get("late", {}).get("state") == "running", 10)
+    assert d.call("state")["state"] == "running"
+
+
+def test_removed_program_stops_with_its_own_stop_settings(superd_factory, tmp_path):
+    notes = tmp_path / "notes"
+    prog = tmp_path / "prog_graceful.sh"
+    prog.write_text(f"#!/bin/sh\ntrap 'echo got-usr1 >> {notes}; exit 0' USR1\nwhile true; do sleep 0.05; done\n")
+    prog.chmod(0o755)
+    d = superd_factory(f'[program.graceful]\ncommand = "{prog}"\nstopsignal = "USR1"\nstartsecs = 0\n')
+    rewrite(d, tmp_path, '[program.other]\ncommand = "sleep 1000"\nstartsecs = 0\n')
+    assert d.call("reload")["removed"] == ["graceful"]
+    assert notes.read_text().split() == ["got-usr1"]
