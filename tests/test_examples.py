@@ -53,3 +53,34 @@ def test_demo_workers_finish_their_jobs_on_shutdown(tmp_path):
         assert "finishing the job in hand" in d.output()
     finally:
         d.cleanup()
+
+
+def test_kubernetes_example_budget_and_embedded_config():
+    """preStop + shutdown_timeout must fit inside terminationGracePeriodSeconds."""
+    import re
+    import textwrap
+
+    from supervisor import config as cfg
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    text = (ROOT / "examples/kubernetes/deployment.yaml").read_text()
+    grace = int(re.search(r"terminationGracePeriodSeconds: (\d+)", text).group(1))
+    pre_stop = int(re.search(r'command: \["sleep", "(\d+)"\]', text).group(1))
+    block = text.split("superd.toml: |\n", 1)[1]
+    embedded = textwrap.dedent(block)
+    parsed = cfg.parse(tomllib.loads(embedded), None, {})
+    assert pre_stop + parsed.daemon.shutdown_timeout < grace
+    assert {p.name for p in parsed.programs} == {"web", "worker"}
+
+
+def test_systemd_unit_outlasts_the_shutdown_timeout():
+    import re
+
+    unit = (ROOT / "examples/systemd/superd.service").read_text()
+    assert "Type=notify" in unit and "KillMode=mixed" in unit and "ExecReload=/bin/kill -HUP $MAINPID" in unit
+    stop = int(re.search(r"^TimeoutStopSec=(\d+)", unit, re.M).group(1))
+    assert stop > 25  # superd's default shutdown_timeout

@@ -150,3 +150,57 @@ def os_kill(pid: int, sig: int) -> None:
     import os
 
     os.kill(pid, sig)
+
+
+def test_kubelet_style_stop_finishes_the_job_and_exits_before_the_sigkill(namespace, tmp_path):
+    """Play the kubelet: SIGTERM to PID 1, a grace period, then SIGKILL.
+
+    A worker holds a 2-second job; a stubborn program of the same priority
+    ignores SIGTERM with a stopwaitsecs far beyond the grace period. superd
+    must let the job finish, kill the stubborn one within shutdown_timeout,
+    and be gone before the kubelet's SIGKILL.
+    """
+    jobs = tmp_path / "jobs"
+    worker = script(
+        tmp_path,
+        "worker.py",
+        """
+        import signal, sys, time
+        stop = False
+        def on_term(*_):
+            global stop
+            stop = True
+        signal.signal(signal.SIGTERM, on_term)
+        out = open(sys.argv[1], "a", buffering=1)
+        while not stop:
+            out.write("start\\n")
+            time.sleep(2)
+            out.write("done\\n")
+        """,
+    )
+    stubborn = script(
+        tmp_path, "stubborn.py", "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True: time.sleep(1)\n"
+    )
+    config = write_config(
+        tmp_path,
+        f'[program.worker]\ncommand = ["{worker}", "{jobs}"]\nstartsecs = 0\nstopwaitsecs = 20\n'
+        f'[program.stubborn]\ncommand = "{stubborn}"\nstartsecs = 0\nstopwaitsecs = 60\n',
+        timeout=6,
+    )
+    grace = 8.0  # terminationGracePeriodSeconds
+    ns = namespace(["-c", config])
+    wait_until(lambda: jobs.exists() and "start" in jobs.read_text(), 10)
+    everything = [p.pid for p in psutil.Process(ns.pid).children(recursive=True)]
+    began = time.monotonic()
+    os_kill(ns.pid, signal.SIGTERM)
+    try:
+        code = ns.wait(grace)
+    except subprocess.TimeoutExpired:
+        os_kill(ns.pid, signal.SIGKILL)  # what the kubelet would do
+        pytest.fail(f"superd was still running after the {grace}s grace period")
+    took = time.monotonic() - began
+    assert code == 0
+    assert took < 6.5, f"shutdown took {took:.1f}s with shutdown_timeout = 6"
+    lines = jobs.read_text().split()
+    assert lines.count("start") == lines.count("done"), f"a job was cut in half: {lines}"
+    assert not any(pid_alive(p) for p in everything)
