@@ -121,3 +121,11 @@ def test_sigusr1_does_not_kill_superd(superd_factory):
     d.signal(signal.SIGUSR1)
     wait_until(lambda: "ignoring SIGUSR1" in d.log(), 5)
     assert d.call("state")["state"] == "running"
+
+
+def test_stopwaitsecs_option_is_refused_with_a_config(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('[program.a]\ncommand = "sleep 1"\n')
+    result = superd("-c", str(config), "--stopwaitsecs", "3")
+    assert result.returncode == 2
+    assert "single-program mode" in result.stderr

@@ -1,0 +1,552 @@
+"""The man pages: they render without a warning, and they never drift from the code.
+
+(a) Lint: each page goes through a real formatter, ``groff -man -Tutf8 -ww -z``,
+    and must not produce a single warning. groff comes from Debian's
+    ``groff-base`` package; without it these tests skip on a developer's machine
+    and fail under CI. ``man --warnings`` and ``lexgrog`` (man-db) are used too
+    when they are installed.
+
+(b) Drift: the options of ``superd`` (``supervisor.daemon.cli``) and of every
+    ``superctl`` command (``supervisor.ctl.cli``) and the keys of
+    ``config.DAEMON_KEYS`` / ``config.PROGRAM_KEYS`` are read from the code and
+    looked for where they belong in the pages: an option in its page's OPTIONS
+    section (or its command's subsection), a key in its table's SETTINGS section,
+    with its documented default equal to the code's. These are marked ``unit``
+    (pure logic, no formatter needed). It works both ways: a new
+    option or key without docs fails, and so does documentation of something
+    the code no longer has.
+
+The page parsing is deliberately simple and relies on the conventions the pages
+follow (see the comment at the top of each page): an option or a key is the tag
+of a ``.TP`` paragraph; a superctl command is a ``.SS NAME`` subsection of
+COMMANDS; a literal default reads ``Default:`` followed by a ``.B``/``.BR`` line.
+``test_checks_catch_drift`` makes sure these checks do fail when a page loses
+something.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+from conftest import skip_or_fail
+from supervisor import config, ctl, daemon, protocol, spawn
+from supervisor.states import DaemonState
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+pytestmark = pytest.mark.timeout(30)
+
+MAN = Path(__file__).resolve().parent.parent / "man"
+PAGES = {"superd.8": MAN / "superd.8", "superctl.1": MAN / "superctl.1", "superd.toml.5": MAN / "superd.toml.5"}
+GROFF_HINT = "groff is not installed (Debian/Ubuntu: apt-get install -y groff-base)"
+
+
+def page(name: str) -> str:
+    return PAGES[name].read_text(encoding="utf-8")
+
+
+# --------------------------------------------------------------------------
+# Reading roff, just enough
+
+
+_ESCAPES = [
+    (re.compile(r"\\f(\[[^\]]*\]|\(..|.)"), ""),   # font changes
+    (re.compile(r"\\\((dq)"), '"'),
+    (re.compile(r"\\\((aq)"), "'"),
+    (re.compile(r"\\\((em|en)"), "--"),
+    (re.compile(r"\\\((lq|rq)"), '"'),
+    (re.compile(r"\\\((bu)"), "*"),
+    (re.compile(r"\\-"), "-"),
+    (re.compile(r"\\[&c%:]"), ""),
+    (re.compile(r"\\e"), "\\\\"),
+]
+_FONT_MACROS = re.compile(r"^\.(B|I|BR|RB|BI|IB|IR|RI|SM|SB|OP)\s+")
+
+
+def _split_macro_args(args: str) -> list[str]:
+    """A macro's arguments: words, or double-quoted strings."""
+    return [a[1:-1] if a.startswith('"') else a for a in re.findall(r'"[^"]*"|\S+', args)]
+
+
+def plain(line: str) -> str:
+    """One roff line as a reader sees it (roughly): no font escapes, no macro name."""
+    match = _FONT_MACROS.match(line)
+    if match:
+        macro = match[1]
+        parts = _split_macro_args(line[match.end():])
+        joiner = " " if macro in ("B", "I", "SM", "SB", "OP") else ""
+        line = joiner.join(parts)
+    for pattern, repl in _ESCAPES:
+        line = pattern.sub(repl, line)
+    return line
+
+
+def sections(text: str, macro: str = "SH") -> dict[str, str]:
+    """``{title: body}`` for each ``.SH`` (or ``.SS``) of ``text``, in order."""
+    found: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith(f".{macro} ") or line == f".{macro}":
+            title = " ".join(_split_macro_args(line[len(macro) + 1:]))
+            current = found.setdefault(plain(title), [])
+        elif macro == "SS" and line.startswith(".SH"):
+            current = None
+        elif current is not None:
+            current.append(line)
+    return {title: "\n".join(lines) for title, lines in found.items()}
+
+
+def tagged_paragraphs(body: str) -> list[tuple[str, str]]:
+    """``(tag, text)`` of each ``.TP`` paragraph: its tag line as plain text
+    (with the ``.TQ`` tags that follow it), and its roff lines up to the next
+    ``.TP``, ``.SS`` or ``.SH``."""
+    result: list[tuple[str, str]] = []
+    lines = [line for line in body.splitlines() if not line.startswith('.\\"')]
+    i = 0
+    while i < len(lines):
+        if lines[i] == ".TP" or lines[i].startswith(".TP "):
+            tags = [plain(lines[i + 1])] if i + 1 < len(lines) else []
+            j = i + 2
+            while j + 1 < len(lines) and lines[j] == ".TQ":
+                tags.append(plain(lines[j + 1]))
+                j += 2
+            k = j
+            while k < len(lines) and not (lines[k] == ".TP" or lines[k].startswith((".TP ", ".SS", ".SH"))):
+                k += 1
+            result.append((" ".join(tags), "\n".join(lines[j:k])))
+            i = k
+        else:
+            i += 1
+    return result
+
+
+def options_in(text: str) -> set[str]:
+    """Every ``-x`` / ``--long-option`` written in ``text`` (plain text)."""
+    return set(re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", text))
+
+
+def section(text: str, title: str, macro: str = "SH") -> str:
+    found = sections(text, macro)
+    assert title in found, f"no {macro} {title!r} section; there are: {', '.join(found)}"
+    return found[title]
+
+
+# --------------------------------------------------------------------------
+# What the code has
+
+
+def _option_groups(command: click.Command) -> list[tuple[str, ...]]:
+    """The spellings of each option of ``command``: ``[("-c", "--config"), ...]``."""
+    ctx = click.Context(command, info_name=command.name or "superd", **command.context_settings)
+    return [tuple(o for o in (*param.opts, *param.secondary_opts) if o.startswith("-"))
+            for param in command.get_params(ctx) if isinstance(param, click.Option)]
+
+
+def _opts(command: click.Command) -> list[str]:
+    return [o for group in _option_groups(command) for o in group]
+
+
+def _missing_from_synopsis(command: click.Command, synopsis: str, skip=frozenset()) -> list[str]:
+    """Options none of whose spellings is in ``synopsis`` (one spelling is enough)."""
+    written = options_in(synopsis)
+    return [" / ".join(group) for group in _option_groups(command)
+            if not set(group) & written and not set(group) & skip]
+
+
+HELP = {"-h", "--help"}
+
+
+def daemon_options() -> list[str]:
+    return _opts(daemon.cli)
+
+
+def ctl_global_options() -> list[str]:
+    return _opts(ctl.cli)
+
+
+def ctl_commands() -> dict[str, click.Command]:
+    return dict(ctl.cli.commands)
+
+
+def ctl_command_options(command: click.Command) -> list[str]:
+    return [o for o in _opts(command) if o not in HELP]
+
+
+def _default(cls, key: str):
+    for field in dataclasses.fields(cls):
+        if field.name == key:
+            if field.default is not dataclasses.MISSING:
+                return field.default
+            if field.default_factory is not dataclasses.MISSING:  # pragma: no cover
+                return field.default_factory()
+    return dataclasses.MISSING
+
+
+#: Keys whose dataclass default is not what the user gets, so the page rightly
+#: describes it in words ("the value of stopasgroup").
+DEFAULT_IN_WORDS = {"killasgroup"}
+
+
+# --------------------------------------------------------------------------
+# The checks; each returns a list of problems (empty: fine)
+
+
+def superd_page_problems(text: str) -> list[str]:
+    problems = []
+    options = section(text, "OPTIONS")
+    tags = " ".join(tag for tag, _ in tagged_paragraphs(options))
+    code = set(daemon_options())
+    documented = options_in(tags)
+    for opt in sorted(code - documented):
+        problems.append(f"superd.8: option {opt} of superd is not an OPTIONS entry")
+    for opt in sorted(documented - code):
+        problems.append(f"superd.8: OPTIONS documents {opt}, which superd does not have")
+    synopsis = plain("\n".join(plain(line) for line in section(text, "SYNOPSIS").splitlines()))
+    for opt in _missing_from_synopsis(daemon.cli, synopsis):
+        problems.append(f"superd.8: option {opt} is missing from the SYNOPSIS")
+
+    # Subcommands that superd's main() dispatches before click (import-supervisord).
+    for word in re.findall(r'==\s*\["([a-z][a-z-]+)"\]', inspect.getsource(daemon.main)):
+        if f"superd {word}" not in " ".join(synopsis.split()):
+            problems.append(f"superd.8: 'superd {word}' is missing from the SYNOPSIS")
+
+    # The exit codes superd's CLI uses, and superd's own states.
+    exit_tags = {tag for tag, _ in tagged_paragraphs(section(text, "EXIT STATUS"))}
+    for code_ in (daemon.EXIT_OK, daemon.EXIT_INTERNAL, daemon.EXIT_USAGE):
+        if str(code_) not in exit_tags:
+            problems.append(f"superd.8: exit status {code_} is not in EXIT STATUS")
+    description = section(text, "DESCRIPTION")
+    for state in DaemonState:
+        if not re.search(rf"^\.BR? {re.escape(state.value)}\b", description, re.M):
+            problems.append(f"superd.8: superd state {state.value} is not named in DESCRIPTION")
+
+    # The environment superd gives its programs, and what it keeps from them.
+    environment = plain(section(text, "ENVIRONMENT"))
+    instance = config.single_program(["true"]).instances[0]
+    given = spawn.build_environment(instance, {}, None, "/run/superd.sock")
+    for name in sorted(set(given) | set(spawn.PRIVATE_VARIABLES)):
+        if not re.search(rf"\b{name}\b", environment):
+            problems.append(f"superd.8: environment variable {name} is not in ENVIRONMENT")
+    return problems
+
+
+def superctl_page_problems(text: str) -> list[str]:
+    problems = []
+    tags = " ".join(tag for tag, _ in tagged_paragraphs(section(text, "OPTIONS")))
+    code = set(ctl_global_options())
+    documented = options_in(tags)
+    for opt in sorted(code - documented):
+        problems.append(f"superctl.1: global option {opt} is not an OPTIONS entry")
+    for opt in sorted(documented - code):
+        problems.append(f"superctl.1: OPTIONS documents {opt}, which superctl does not have")
+
+    commands = ctl_commands()
+    documented_commands = sections(section(text, "COMMANDS"), "SS")
+    for name in commands:
+        if name not in documented_commands:
+            problems.append(f"superctl.1: command {name!r} has no '.SS {name}' under COMMANDS")
+    for name in documented_commands:
+        if name not in commands:
+            problems.append(f"superctl.1: COMMANDS documents {name!r}, which superctl does not have")
+
+    for name, command in commands.items():
+        body = documented_commands.get(name)
+        if body is None:
+            continue
+        wanted = set(ctl_command_options(command))
+        synopsis_lines = []
+        for line in body.splitlines():
+            if line.startswith((".PP", ".TP", ".RS", ".EX")):
+                break
+            synopsis_lines.append(plain(line))
+        synopsis = " ".join(synopsis_lines)
+        if f"superctl {name}" not in synopsis:
+            problems.append(f"superctl.1: '.SS {name}' does not start with the synopsis 'superctl {name} ...'")
+        for opt in _missing_from_synopsis(command, synopsis, skip=HELP):
+            problems.append(f"superctl.1: option {opt} of '{name}' is missing from its synopsis")
+        entries = " ".join(tag for tag, _ in tagged_paragraphs(body))
+        documented_opts = options_in(entries)
+        for opt in sorted(wanted - documented_opts):
+            problems.append(f"superctl.1: option {opt} of '{name}' is not a .TP entry of '.SS {name}'")
+        for opt in sorted(documented_opts - wanted):
+            problems.append(f"superctl.1: '.SS {name}' documents {opt}, which '{name}' does not have")
+        # Closed sets of values (wait --state, tail's stream) are listed in full.
+        text_of_command = plain("\n".join(plain(line) for line in body.splitlines()))
+        for param in command.params:
+            if isinstance(param.type, click.Choice):
+                for choice in param.type.choices:
+                    if not re.search(rf"(?<![\w-]){re.escape(choice)}(?![\w-])", text_of_command):
+                        problems.append(f"superctl.1: '{name}' accepts {choice!r} for {param.name}, "
+                                        f"which '.SS {name}' does not mention")
+
+    exit_tags = {tag for tag, _ in tagged_paragraphs(section(text, "EXIT STATUS"))}
+    codes = {value for key, value in vars(protocol).items() if key.startswith("EXIT_") and isinstance(value, int)}
+    for code_ in sorted(codes):
+        if str(code_) not in exit_tags:
+            problems.append(f"superctl.1: exit status {code_} is not in EXIT STATUS")
+    for tag in sorted(exit_tags - {str(c) for c in codes}):
+        problems.append(f"superctl.1: EXIT STATUS documents {tag!r}, which superctl does not use")
+    state_body = plain(documented_commands.get("state", ""))
+    for state in protocol.DAEMON_STATES:
+        if state not in state_body:
+            problems.append(f"superctl.1: 'state' does not list superd's state {state}")
+    return problems
+
+
+def _literal_default(entry: str) -> str | None:
+    """The TOML literal after 'Default:' (``.B X`` / ``.BR X .``), or None."""
+    match = re.search(r"Default:\s*\n\.BR? (\S+)", entry)
+    return plain(match[1]) if match else None
+
+
+def _table_problems(text: str, title: str, keys: dict, cls) -> list[str]:
+    problems = []
+    entries = {}
+    for tag, body in tagged_paragraphs(section(text, title)):
+        words = tag.split()
+        entries[words[0] if words else tag] = body
+    for key in keys:
+        if key not in entries:
+            problems.append(f"superd.toml.5: key {key!r} is not an entry of {title}")
+    for key in entries:
+        if key not in keys:
+            problems.append(f"superd.toml.5: {title} documents {key!r}, which config.py does not accept")
+    for key, body in entries.items():
+        if key not in keys:
+            continue
+        if "Default" not in body and "Required" not in body:
+            problems.append(f"superd.toml.5: {key!r} in {title} gives neither its default nor 'Required'")
+            continue
+        literal = _literal_default(body)
+        expected = _default(cls, key)
+        if literal is None:
+            if expected not in (dataclasses.MISSING, None) and key not in DEFAULT_IN_WORDS:
+                problems.append(f"superd.toml.5: {key!r} has the default {expected!r} in the code, "
+                                "but the page gives none as a literal ('Default:' then '.BR value .')")
+            continue
+        try:
+            value = keys[key](tomllib.loads(f"v = {literal}")["v"])
+        except Exception as exc:
+            problems.append(f"superd.toml.5: the documented default of {key!r}, {literal}, is not valid: {exc}")
+            continue
+        if value != expected:
+            problems.append(f"superd.toml.5: {key!r} is documented with the default {literal}, "
+                            f"but the code's default is {expected!r}")
+    return problems
+
+
+def superd_toml_page_problems(text: str) -> list[str]:
+    problems = _table_problems(text, "[superd] SETTINGS", config.DAEMON_KEYS, config.DaemonSettings)
+    problems += _table_problems(text, "[program.NAME] SETTINGS", config.PROGRAM_KEYS, config.ProgramConfig)
+    states = {tag for tag, _ in tagged_paragraphs(section(text, "PROCESS STATES"))}
+    for state in protocol.PROCESS_STATES:
+        if state not in states:
+            problems.append(f"superd.toml.5: process state {state} is not an entry of PROCESS STATES")
+    for state in sorted(states - set(protocol.PROCESS_STATES)):
+        problems.append(f"superd.toml.5: PROCESS STATES documents {state!r}, which is not a state")
+    for word in config.STREAM_WORDS["stderr"]:
+        if f'"{word}"' not in plain(section(text, "OUTPUT")):
+            problems.append(f'superd.toml.5: OUTPUT does not explain "{word}"')
+    return problems
+
+
+CHECKS = {"superd.8": superd_page_problems, "superctl.1": superctl_page_problems,
+          "superd.toml.5": superd_toml_page_problems}
+
+
+# --------------------------------------------------------------------------
+# (a) The pages render without a warning
+
+
+def _groff() -> str:
+    groff = shutil.which("groff")
+    if groff is None:
+        skip_or_fail(GROFF_HINT)
+    return groff  # type: ignore[return-value]
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env.update(LC_ALL="C.UTF-8", LANG="C.UTF-8", MANWIDTH="80")
+    env.pop("MANPAGER", None)
+    env.pop("PAGER", None)
+    return env
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_page_renders_without_warnings(name):
+    groff = _groff()
+    result = subprocess.run([groff, "-man", "-Tutf8", "-ww", "-z", str(PAGES[name])],
+                            capture_output=True, text=True, env=_env(), timeout=20)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "", f"groff warns about man/{name}:\n{result.stderr}"
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_page_renders_as_text(name):
+    """The rendered page has its header and every section, and no roff left over."""
+    groff = _groff()
+    result = subprocess.run([groff, "-man", "-Tascii", "-ww", str(PAGES[name])],
+                            capture_output=True, text=True, env=_env(), timeout=20)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    out = re.sub(r".\x08", "", result.stdout)  # overstrike bold and underline
+    title, _, number = name.rpartition(".")
+    assert out.lstrip().startswith(f"{title.upper()}({number})"), out[:200]
+    for heading in sections(page(name)):
+        assert f"\n{heading}\n" in out, f"section {heading!r} is not in the rendered page"
+    leftovers = [line for line in out.splitlines() if re.match(r"\s*\.[A-Z]{1,2}\b", line) or "\\f" in line]
+    assert not leftovers, f"roff source leaks into the rendered page: {leftovers[:5]}"
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_man_and_lexgrog_accept_the_page(name):
+    """Optional: man-db's own view (man --warnings, and lexgrog for whatis/apropos)."""
+    man = shutil.which("man")
+    lexgrog = shutil.which("lexgrog")
+    if man is not None:
+        # Minimised images ship a stub "man" that only says how to unminimise.
+        probe = subprocess.run([man, "--version"], capture_output=True, text=True, timeout=10)
+        if probe.returncode != 0 or not probe.stdout.startswith("man "):
+            man = None
+    if man is None and lexgrog is None:
+        pytest.skip("man-db is not installed (optional)")
+    path = str(PAGES[name])
+    if man is not None:
+        result = subprocess.run([man, "--warnings", "-P", "cat", "-l", path],
+                                capture_output=True, text=True, env=_env(), timeout=20)
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == "", f"man --warnings complains about man/{name}:\n{result.stderr}"
+    if lexgrog is not None:
+        result = subprocess.run([lexgrog, path], capture_output=True, text=True, env=_env(), timeout=20)
+        title = name.rpartition(".")[0]
+        assert result.returncode == 0 and f"{title} - " in result.stdout, result.stdout + result.stderr
+
+
+# --------------------------------------------------------------------------
+# (b) The pages match the code
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("name", PAGES)
+def test_page_has_header_and_name(name):
+    text = page(name)
+    title, _, number = name.rpartition(".")
+    assert re.search(rf"^\.TH {re.escape(title.upper())} {number} ", text, re.M), "missing or wrong .TH line"
+    assert re.search(rf"^{re.escape(title)} \\- \S", section(text, "NAME"), re.M), "NAME must read 'name \\- what'"
+
+
+@pytest.mark.unit
+def test_superd_page_documents_every_option():
+    assert superd_page_problems(page("superd.8")) == []
+
+
+@pytest.mark.unit
+def test_superctl_page_documents_every_command_and_option():
+    assert superctl_page_problems(page("superctl.1")) == []
+
+
+@pytest.mark.unit
+def test_config_page_documents_every_key_with_its_default():
+    assert superd_toml_page_problems(page("superd.toml.5")) == []
+
+
+@pytest.mark.unit
+def test_config_page_example_is_a_valid_config(tmp_path):
+    """The EXAMPLE of superd.toml.5 parses with superd's own reader (minus the
+    users and groups, which this machine may not have)."""
+    body = section(page("superd.toml.5"), "EXAMPLE")
+    match = re.search(r"^\.EX\n(.*?)^\.EE", body, re.M | re.S)
+    assert match, "no .EX/.EE block in EXAMPLE"
+    text = "\n".join(plain(line) for line in match[1].splitlines())
+    data = tomllib.loads(text)
+    for key in ("socket_group", "allow_users", "allow_groups"):
+        data.get("superd", {}).pop(key, None)
+    for program in data.get("program", {}).values():
+        program.pop("user", None)
+    cfg = config.parse(data, str(tmp_path / "superd.toml"), environ={})
+    assert cfg.programs, "the example defines no program"
+    assert set(data["superd"]) | {k for p in data["program"].values() for k in p} <= \
+        set(config.DAEMON_KEYS) | set(config.PROGRAM_KEYS)
+
+
+@pytest.mark.unit
+def test_killmode_mapping_is_in_superd_page():
+    """SPEC.md's systemd equivalence, as written there."""
+    text = plain("\n".join(plain(line) for line in page("superd.8").splitlines()))
+    text = re.sub(r"\s+", " ", text)
+    for mode, stop, kill in (("process", "false", "false"), ("mixed", "false", "true"),
+                             ("control-group", "true", "true")):
+        assert re.search(rf"KillMode={mode} stopasgroup = {stop} and killasgroup = {kill}", text), mode
+
+
+# --------------------------------------------------------------------------
+# The checks above must be able to fail
+
+
+def _drop_entry(text: str, tag_start: str) -> str:
+    """``text`` without the ``.TP`` paragraph whose tag line starts with ``tag_start``."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line == ".TP" and i + 1 < len(lines) and lines[i + 1].startswith(tag_start):
+            j = i + 2
+            while j < len(lines) and not lines[j].startswith((".TP", ".SS", ".SH")):
+                j += 1
+            return "\n".join(lines[:i] + lines[j:]) + "\n"
+    raise AssertionError(f"no .TP entry starting with {tag_start!r}")
+
+
+@pytest.mark.unit
+def test_checks_catch_drift():
+    superd8, superctl1, toml5 = page("superd.8"), page("superctl.1"), page("superd.toml.5")
+
+    # A key missing from a table, in either table.
+    for key in ("shutdown_timeout", "stopwaitsecs"):
+        problems = superd_toml_page_problems(_drop_entry(toml5, rf"\fB{key}\fR"))
+        assert any(repr(key) in p for p in problems), problems
+    # A key documented that the code does not have.
+    bogus = toml5.replace(r"\fBexit_with\fR", r"\fBexit_widh\fR")
+    assert any("'exit_widh'" in p for p in superd_toml_page_problems(bogus))
+    # A wrong default.
+    wrong = toml5.replace("Default:\n.BR 25 .", "Default:\n.BR 30 .")
+    assert wrong != toml5
+    assert any("'shutdown_timeout'" in p for p in superd_toml_page_problems(wrong))
+
+    # An option of superd missing from OPTIONS.
+    problems = superd_page_problems(_drop_entry(superd8, r"\fB\-\-stopwaitsecs\fR"))
+    assert any("--stopwaitsecs" in p for p in problems), problems
+
+    # A superctl command, or one of its options, missing.
+    no_tail = re.sub(r"^\.SS tail$", ".SS tale", superctl1, flags=re.M)
+    problems = superctl_page_problems(no_tail)
+    assert any("'tail'" in p for p in problems) and any("'tale'" in p for p in problems), problems
+    problems = superctl_page_problems(_drop_entry(superctl1, r"\fB\-f\fR, \fB\-\-follow\fR"))
+    assert any("--follow" in p for p in problems), problems
+    problems = superctl_page_problems(_drop_entry(superctl1, r"\fB\-s\fR, \fB\-\-socket\fR"))
+    assert any("--socket" in p for p in problems), problems
+
+
+@pytest.mark.unit
+def test_checks_follow_the_code(monkeypatch):
+    """A new option or key in the code, without docs, is reported."""
+    monkeypatch.setitem(config.DAEMON_KEYS, "brand_new_key", config.DAEMON_KEYS["log_level"])
+    assert any("brand_new_key" in p for p in superd_toml_page_problems(page("superd.toml.5")))
+
+    command = ctl.cli.commands["reload"]
+    monkeypatch.setattr(command, "params", [*command.params, click.Option(["--dry-run"], is_flag=True)])
+    assert any("--dry-run" in p for p in superctl_page_problems(page("superctl.1")))
+
+    monkeypatch.setattr(daemon.cli, "params", [*daemon.cli.params, click.Option(["--pidfile"])])
+    assert any("--pidfile" in p for p in superd_page_problems(page("superd.8")))
