@@ -200,6 +200,24 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc) or type(exc).__name__
 
 
+def _connect(sock: socket.socket, path: str, timeout: float | None) -> None:
+    """``sock.connect(path)`` within ``timeout``. A Unix socket with a timeout
+    is non-blocking underneath, and its connect fails at once with EAGAIN
+    while the listener's backlog is full (a burst of clients): retry that
+    until the timeout instead of calling superd unreachable."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        try:
+            sock.connect(path)
+            return
+        except BlockingIOError:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise socket.timeout("timed out") from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+
 class _Connection:
     """A socket, a read buffer and the next request id."""
 
@@ -211,7 +229,7 @@ class _Connection:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.settimeout(connect_timeout)
-            sock.connect(path)
+            _connect(sock, path, connect_timeout)
             sock.settimeout(timeout)
         except OSError as exc:
             sock.close()

@@ -421,6 +421,7 @@ class DaemonSettings:
     log_format: str = "text"
     logs_dir: str
     include: tuple[str, ...] = ()      # absolute glob patterns
+    cgroups: str = "auto"              # "auto": a cgroup v2 per program where usable; "off": never
 
 
 @dataclass(frozen=True)
@@ -511,6 +512,7 @@ DAEMON_KEYS: dict[str, Check] = {
     "log_format": _choice(*LOG_FORMATS),
     "logs_dir": _path,
     "include": _array(_path, "an array of glob patterns"),
+    "cgroups": _choice("auto", "off"),
 }
 
 PROGRAM_KEYS: dict[str, Check] = {

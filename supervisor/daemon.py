@@ -66,7 +66,9 @@ def run(cfg: configuration.Config, *, single: bool = False) -> int:
     except KeyboardInterrupt:  # pragma: no cover - signals are handled by the loop
         return EXIT_INTERNAL
     except Exception as exc:
-        if cfg.daemon.socket and isinstance(exc, ServerError):
+        from .runstate import Refused
+
+        if isinstance(exc, Refused) or (cfg.daemon.socket and isinstance(exc, ServerError)):
             log.error("%s", exc)
         else:
             log.exception("internal failure: %s", exc)
@@ -145,6 +147,9 @@ def cli(
     if check:
         where = cfg.path or "command line"
         click.echo(f"{where}: ok ({len(cfg.programs)} programs, {len(cfg.instances)} processes)")
+        from .tracking import describe
+
+        click.echo(f"process tracking: {describe(cfg.daemon.cgroups)}")
         sys.exit(EXIT_OK)
     overrides = {}
     if log_level:

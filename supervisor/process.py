@@ -13,8 +13,14 @@ The rules are supervisord's, minus its known flaws:
 * a restart after a process that ran for a while is immediate, but a process
   that keeps exiting within ``QUICK_RUN`` seconds of its start is throttled
   (1 s, 2 s, ... up to ``MAX_RESTART_DELAY``) instead of spinning;
-* a stop is complete only when the process is reaped and, when the stop or the
-  kill goes to the group, when its process group is empty.
+* a run is over only when nothing of it is left: the runtime knows what
+  belongs to it (its cgroup, or its process group and the descendants that
+  carry its run id). A stop signals the process (or its group, with
+  ``stopasgroup``); once the process is gone the rest gets the stop signal
+  too; at the deadline everything is killed;
+* what a process leaves behind when it exits on its own is stopped the same
+  way (stopsignal, stopwaitsecs, SIGKILL) before the exit counts: a restart
+  never runs next to the remains of the run before it.
 """
 
 from __future__ import annotations
@@ -27,13 +33,16 @@ from typing import Callable, Optional, Protocol
 from .config import Autorestart, InstanceConfig
 from .states import ACTIVE_STATES, STARTABLE_STATES, ProcessState
 
-#: A run shorter than this (in seconds, past startsecs) counts as a quick exit.
+#: A run shorter than this (seconds from spawn) counts as a quick exit. With
+#: startsecs >= QUICK_RUN such an exit is already a failed start (BACKOFF), so
+#: the throttle matters for programs with a shorter startsecs, 0 above all.
 QUICK_RUN = 1.0
 #: The longest pause between automatic restarts of a crash-looping process.
 MAX_RESTART_DELAY = 10.0
 #: How long a group may take to empty after SIGKILL before superd stops waiting.
 KILL_GRACE = 5.0
-#: Group emptiness is polled only while a stop waits for it: from 5 ms to 100 ms.
+#: Where the runtime cannot announce that a group emptied, that is polled, only
+#: while a stop waits for it: from 5 ms to 100 ms.
 GROUP_POLL_MIN = 0.005
 GROUP_POLL_MAX = 0.1
 
@@ -59,9 +68,18 @@ class Runtime(Protocol):
     def monotonic(self) -> float: ...
     def spawn(self, process: "Process") -> int: ...
     def send(self, pid: int, sig: int, group: bool) -> None: ...
-    def group_alive(self, pgid: int) -> bool: ...
+    def group_alive(self, process: "Process") -> bool:
+        """Is anything of the process's run left besides its (reaped) leader?"""
+    def group_watched(self, process: "Process") -> bool:
+        """Will the runtime call ``process.group_changed()`` as soon as the run
+        may have emptied? Then nothing needs polling."""
+    def signal_rest(self, process: "Process", sig: int, group_done: bool) -> None:
+        """``sig`` to what is left of the run; ``group_done``: not to the
+        members of the process group, which have had it already."""
+    def kill_group(self, process: "Process") -> None:
+        """SIGKILL everything of the run."""
     def call_later(self, delay: float, callback: Callable[[], None]) -> Timer: ...
-    def stop_group(self, pgid: int, sig: int, waitsecs: float, kill: bool) -> None: ...
+    def restarts_allowed(self) -> bool: ...
     def state_changed(self, process: "Process", old: ProcessState) -> None: ...
 
 
@@ -119,6 +137,11 @@ class Process:
         self._kill_deadline: Optional[float] = None  # monotonic; give up waiting after SIGKILL
         self._killed = False
         self._poll = GROUP_POLL_MIN
+        self._stop_signal = signal.SIGTERM  # what the current stop sends
+        self._exit_text = ""        # how the leader ended, while the rest is waited for
+        # An exit on its own whose remains are being stopped: (state, code,
+        # text, lived), handled as an exit once nothing of the run is left.
+        self._after: Optional[tuple[ProcessState, int, str, float]] = None
 
     # -- names -------------------------------------------------------------
 
@@ -155,17 +178,24 @@ class Process:
         program = self.config.program
         wait = program.stopwaitsecs if waitsecs is None else max(0.0, min(waitsecs, program.stopwaitsecs))
         if self.state is ProcessState.STOPPING:
+            # Stopping the remains of an exit: asked to stop, it ends stopped.
+            self._after = None
             # Already stopping: a tighter deadline (shutdown compression) wins.
             deadline = self.runtime.monotonic() + wait
             if not self._killed and self._stop_deadline is not None and deadline < self._stop_deadline:
                 self._stop_deadline = deadline
-                self._arm_stop_timer()
+                if self.pid is None:
+                    self._wait_group()  # only the rest is left: it checks the deadline
+                else:
+                    self._arm_stop_timer()
             return True
         if self.state in (ProcessState.STARTING, ProcessState.RUNNING):
             self._cancel_timer()
             self._stop_deadline = self.runtime.monotonic() + wait
             self._killed = False
+            self._after = None
             stopsignal = program.stopsignal if sig is None else sig
+            self._stop_signal = stopsignal
             self._set(ProcessState.STOPPING, f"stopping with {signal_name(stopsignal)}")
             self._send(stopsignal, program.stopasgroup)
             if stopsignal not in (signal.SIGKILL, signal.SIGCONT):
@@ -209,20 +239,47 @@ class Process:
         state = self.state
 
         if state is ProcessState.STOPPING:
-            if self._group_to_wait():
-                self.reason = f"{text}; waiting for its process group to empty"
-                self._poll = GROUP_POLL_MIN
-                self._arm_group_poll()
+            self._exit_text = text
+            if self.runtime.group_alive(self):
+                if not self._killed:
+                    # The rest of the run gets the stop signal now (the group
+                    # had it already with stopasgroup).
+                    self._signal_rest(self._stop_signal, program.stopasgroup)
+                self.reason = f"{text}; waiting for the rest of its processes to end"
+                self._wait_group(fresh=True)
                 return
             self._stopped(text)
             return
 
         self._cancel_timer()
-        if self._group_to_wait():
-            # The leader ended on its own and left group members behind: they
-            # are stopped like the program would be, while it moves on.
-            self.runtime.stop_group(self.pgid, program.stopsignal, program.stopwaitsecs, program.killasgroup)
+        if self.runtime.group_alive(self):
+            # The leader ended on its own and left processes behind (workers,
+            # an escaped daemon): they are stopped like the program would be,
+            # and only then does the exit count (and a restart happen).
+            self._after = (state, code, text, lived)
+            self._exit_text = text
+            self._stop_signal = program.stopsignal
+            self._killed = False
+            self._stop_deadline = now + program.stopwaitsecs
+            self._set(
+                ProcessState.STOPPING,
+                f"{text}; what it left behind outlived its leader: stopping it with {signal_name(program.stopsignal)}",
+            )
+            self._signal_rest(program.stopsignal, False)
+            if program.stopwaitsecs <= 0:
+                self._kill()
+            else:
+                self._wait_group(fresh=True)
+            return
+        self._ended(state, code, text, lived)
+
+    def _ended(self, state: ProcessState, code: int, text: str, lived: float) -> None:
+        """The run is over (leader reaped, nothing of it left): what comes next."""
+        program = self.config.program
         self.pgid = None
+        if state is ProcessState.STARTING and not self.runtime.restarts_allowed():
+            self._set(ProcessState.EXITED, f"{text} while superd is shutting down")
+            return
         if state is ProcessState.STARTING:
             self._start_failed(f"{text} after {lived:.1f}s, before startsecs={program.startsecs:g}")
             return
@@ -231,8 +288,9 @@ class Process:
 
         expected = code in program.exitcodes
         text = f"{text}, {'expected' if expected else 'unexpected'}"
-        restart = program.autorestart is Autorestart.ALWAYS or (
-            program.autorestart is Autorestart.UNEXPECTED and not expected
+        restart = self.runtime.restarts_allowed() and (
+            program.autorestart is Autorestart.ALWAYS
+            or (program.autorestart is Autorestart.UNEXPECTED and not expected)
         )
         if not restart:
             self.ended_for_good = True
@@ -307,33 +365,37 @@ class Process:
             self._spawn()
 
     def _stopped(self, text: str) -> None:
+        """Nothing of the run is left (or superd gave up waiting)."""
         self._cancel_timer()
         self._stop_deadline = self._kill_deadline = None
+        after, self._after = self._after, None
+        if after is not None:
+            state, code, exit_text, lived = after
+            self._ended(state, code, exit_text, lived)
+            return
         self.pgid = None
         self._set(ProcessState.STOPPED, f"stopped ({text})")
-
-    def _group_to_wait(self) -> bool:
-        program = self.config.program
-        return (program.stopasgroup or program.killasgroup) and self.pgid is not None and self.runtime.group_alive(self.pgid)
 
     def _send(self, sig: int, group: bool) -> None:
         target = self.pgid if group else self.pid
         if target is not None:
             self.runtime.send(target, sig, group)
 
+    def _signal_rest(self, sig: int, group_done: bool) -> None:
+        self.runtime.signal_rest(self, sig, group_done)
+        if sig not in (signal.SIGKILL, signal.SIGCONT):
+            self.runtime.signal_rest(self, signal.SIGCONT, group_done)
+
     def _kill(self) -> None:
         self._cancel_timer()
         self._killed = True
         self._kill_deadline = self.runtime.monotonic() + KILL_GRACE
-        program = self.config.program
+        self.runtime.kill_group(self)
         if self.pid is not None:
             self.runtime.send(self.pid, signal.SIGKILL, False)
-        if program.killasgroup and self.pgid is not None:
-            self.runtime.send(self.pgid, signal.SIGKILL, True)
         if self.pid is None:
-            # Only the group was left; keep polling until it is empty.
-            self._poll = GROUP_POLL_MIN
-            self._arm_group_poll()
+            # Only the rest was left; wait until it is gone.
+            self._wait_group(fresh=True)
 
     def _arm_stop_timer(self) -> None:
         self._cancel_timer()
@@ -346,34 +408,43 @@ class Process:
         if self.state is ProcessState.STOPPING and not self._killed:
             self._kill()
 
-    def _arm_group_poll(self) -> None:
+    def _wait_group(self, fresh: bool = False) -> None:
+        """The leader is reaped, the rest of the run is not gone yet: look again
+        at the next deadline (when the runtime announces the end) or poll."""
         self._cancel_timer()
-        self._timer = self.runtime.call_later(self._poll, self._check_group)
-        self._poll = min(self._poll * 2, GROUP_POLL_MAX)
+        if fresh:
+            self._poll = GROUP_POLL_MIN
+        deadline = self._kill_deadline if self._killed else self._stop_deadline
+        left = None if deadline is None else max(0.0, deadline - self.runtime.monotonic())
+        if self.runtime.group_watched(self) and left is not None:
+            delay = left
+        else:
+            delay = self._poll if left is None else min(self._poll, left)
+            self._poll = min(self._poll * 2, GROUP_POLL_MAX)
+        self._timer = self.runtime.call_later(delay, self._check_group)
 
     def _check_group(self) -> None:
-        """Only the group is left (the leader is reaped): is it empty yet?"""
+        """Only the rest of the run is left (the leader is reaped): is it gone yet?"""
         self._timer = None
         if self.state is not ProcessState.STOPPING or self.pid is not None:
             return
-        code_text = self.reason.split(";")[0]
-        if self.pgid is None or not self.runtime.group_alive(self.pgid):
-            self._stopped(code_text)
+        if not self.runtime.group_alive(self):
+            self._stopped(self._exit_text)
             return
         now = self.runtime.monotonic()
         if not self._killed and self._stop_deadline is not None and now >= self._stop_deadline:
             self._kill()
             return
         if self._killed and self._kill_deadline is not None and now >= self._kill_deadline:
-            self._stopped(f"{code_text}; process group {self.pgid} did not empty after SIGKILL")
+            self._stopped(f"{self._exit_text}; its group did not empty after SIGKILL")
             return
-        self._arm_group_poll()
+        self._wait_group()
 
     def group_changed(self) -> None:
-        """The reaper collected something: a waited-for group may just have emptied."""
+        """Something of a run may have ended: a waited-for run may just be over."""
         if self.state is ProcessState.STOPPING and self.pid is None and self._timer is not None:
-            if self.pgid is None or not self.runtime.group_alive(self.pgid):
-                self._stopped(self.reason.split(";")[0])
+            if not self.runtime.group_alive(self):
+                self._stopped(self._exit_text)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:

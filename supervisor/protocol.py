@@ -55,7 +55,7 @@ METHODS = (
     "signal",    # {names: [str], signal: str|int}      -> [result]
     "pid",       # {name?: str}                         -> {pid} or {pids: [..]}
     "reload",    # {}                                   -> {added, removed, changed}
-    "shutdown",  # {}                                   -> {pid}; then the connection closes when superd exits
+    "shutdown",  # {}                                   -> {pid, already?}; the connection closes when superd's process ends
     "wait",      # {names: [str], state?: str, timeout?: float} -> [process]
     "tail",      # {name, stream?, lines?, follow?}     -> {lines: [str]} (follow: notifications)
     "names",     # {}                                   -> [str] every instance, program and group:* name

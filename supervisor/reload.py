@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from .config import Config, DaemonSettings, InstanceConfig
 
 #: Daemon settings that only take effect when superd starts again.
-RESTART_ONLY = ("socket", "socket_mode", "socket_group", "run_dir")
+RESTART_ONLY = ("socket", "socket_mode", "socket_group", "run_dir", "cgroups")
 
 
 @dataclass(frozen=True)

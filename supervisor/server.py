@@ -41,6 +41,11 @@ from .supervisor import NoSuchName, ReloadRefused, Supervisor
 log = logging.getLogger("superd")
 
 MAX_CONNECTIONS = 512
+#: Refused peers (not allowed, or too many) may finish sending their request
+#: for this long, so that they read the refusal instead of a reset; at most
+#: MAX_REFUSING of them at a time, the others are closed at once.
+REFUSE_LINGER = 2.0
+MAX_REFUSING = 64
 MAX_BATCH = 100
 #: While a request is handled after its peer half-closed, how often to look
 #: whether the peer hung up altogether.
@@ -111,7 +116,7 @@ class _Params:
 
 
 def process_info(process: Process) -> dict:
-    return {
+    info = {
         "name": process.name,
         "group": process.group,
         "state": process.state.value,
@@ -122,6 +127,13 @@ def process_info(process: Process) -> dict:
         "restarts": process.restarts,
         "description": process.description(),
     }
+    # What the process's cgroup knows: "cgroup", "pids", "memory" (bytes) and
+    # "memory_source" ("memory.current", or "rss" summed over its processes);
+    # all null without cgroup tracking. A few small file reads a process.
+    usage = getattr(process.runtime, "usage", None)
+    if usage is not None:
+        info.update(usage(process))
+    return info
 
 
 def _result(process: Process, ok: bool, message: str) -> dict:
@@ -138,17 +150,18 @@ class ControlServer:
         self.configure(daemon)
         self._server: Optional[asyncio.AbstractServer] = None
         self._lock_fd: Optional[int] = None
-        self.client_timeout = daemon.client_timeout
         self._connections: dict[asyncio.StreamWriter, asyncio.Task] = {}
         self._restart_locks: dict[str, asyncio.Lock] = {}
         self._background: set[asyncio.Task] = set()
+        self._refusing = 0
         # Connections that asked for the shutdown: their sockets stay open
         # until superd's process ends (see close()).
         self._shutdown_waiters: set[asyncio.StreamWriter] = set()
         self._kept_fds: list[int] = []
 
     def configure(self, daemon) -> None:
-        """Who may connect; called again after a config reload."""
+        """Who may connect, and for how long; called again after a config reload."""
+        self.client_timeout = daemon.client_timeout
         self.allowed_uids = {0, os.geteuid()} | {pwd.getpwnam(u).pw_uid for u in daemon.allow_users}
         self.allowed_gids = {grp.getgrnam(g).gr_gid for g in daemon.allow_groups}
 
@@ -169,7 +182,7 @@ class ControlServer:
         old_umask = os.umask(0o177)  # never more open than 0600 before the chmod
         try:
             self._server = await asyncio.start_unix_server(
-                self._serve, path=self.path, limit=protocol.MAX_LINE, backlog=128
+                self._serve, path=self.path, limit=protocol.MAX_LINE, backlog=1024
             )
         except OSError as exc:
             raise ServerError(f"cannot listen on {self.path}: {exc.strerror}") from None
@@ -258,13 +271,13 @@ class ControlServer:
 
     async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if len(self._connections) >= MAX_CONNECTIONS:
-            await self._send(writer, _error(None, protocol.BUSY, f"too many connections ({MAX_CONNECTIONS})"))
+            await self._refuse(reader, writer, _error(None, protocol.BUSY, f"too many connections ({MAX_CONNECTIONS})"))
             return
         sock = writer.get_extra_info("socket")
         allowed, pid, uid = self._peer_allowed(sock)
         if not allowed:
             log.warning("refused control connection from pid %d uid %d", pid, uid)
-            await self._send(writer, _error(None, protocol.NOT_ALLOWED, f"uid {uid} is not allowed to control this superd"))
+            await self._refuse(reader, writer, _error(None, protocol.NOT_ALLOWED, f"uid {uid} is not allowed to control this superd"))
             return
         self._connections[writer] = asyncio.current_task()  # type: ignore[assignment]
         read: Optional[asyncio.Future] = None
@@ -272,13 +285,11 @@ class ControlServer:
             while True:
                 if read is None:
                     read = asyncio.ensure_future(reader.readline())
-                try:
-                    # The whole next line must come within the timeout: a peer
-                    # that sends half a request and stalls is closed.
-                    line = await asyncio.wait_for(read, self.client_timeout)
-                except asyncio.TimeoutError:
+                if not await self._arrives(read, writer):
                     log.debug("closing a control connection idle for %gs", self.client_timeout)
                     return
+                try:
+                    line = read.result()
                 except (asyncio.LimitOverrunError, ValueError):
                     await self._send(writer, _error(None, protocol.TOO_LARGE, f"request longer than {protocol.MAX_LINE} bytes"))
                     return
@@ -300,6 +311,46 @@ class ControlServer:
             if read is not None:
                 read.cancel()
                 await asyncio.gather(read, return_exceptions=True)
+
+    async def _arrives(self, read: asyncio.Future, writer: asyncio.StreamWriter) -> bool:
+        """Wait for the next line; False when it does not come in time. The
+        whole line must come within client_timeout (a peer that sends half a
+        request and stalls is closed), except while the connection follows a
+        log (``tail -f``): then it legitimately sends nothing."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.client_timeout
+        while True:
+            done, _ = await asyncio.wait({read}, timeout=max(0.0, deadline - loop.time()))
+            if done:
+                return True
+            if not self._following(writer):
+                return False
+            deadline = loop.time() + self.client_timeout
+
+    def _following(self, writer: asyncio.StreamWriter) -> bool:
+        outputs = getattr(self.sv, "outputs", None)
+        return outputs is not None and outputs.is_following(writer)
+
+    async def _refuse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, error: dict) -> None:
+        """Answer ``error`` and close, but first let the peer finish sending
+        its request (for a little while): closing on unread data would make
+        it see a reset instead of the answer."""
+        if not await self._send(writer, error):
+            return
+        if self._refusing >= MAX_REFUSING:
+            return
+        self._refusing += 1
+        try:
+            writer.write_eof()
+            deadline = asyncio.get_running_loop().time() + min(REFUSE_LINGER, self.client_timeout)
+            while True:
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0 or not await asyncio.wait_for(reader.read(1 << 16), left):
+                    return
+        except (asyncio.TimeoutError, ConnectionError, OSError):
+            pass
+        finally:
+            self._refusing -= 1
 
     async def _handle(self, request: Any, observing: bool, writer: asyncio.StreamWriter, sock: Any,
                       read: asyncio.Future) -> Any:
@@ -344,7 +395,11 @@ class ControlServer:
             # A peer that does not read its answers is dropped, not waited for.
             await asyncio.wait_for(writer.drain(), self.client_timeout)
             return True
-        except (ConnectionError, OSError, asyncio.TimeoutError):
+        except asyncio.TimeoutError:
+            log.debug("dropping a control connection that does not read its answers")
+            writer.transport.abort()  # close() would wait to flush what it never reads
+            return False
+        except (ConnectionError, OSError):
             return False
 
     # ------------------------------------------------------------------ requests
@@ -421,20 +476,22 @@ class ControlServer:
 
     async def rpc_start(self, params: dict, writer) -> list[dict]:
         p = _Params(params, ("names", "wait", "timeout"))
-        processes = self.sv.resolve(p.names())
+        names, wait, timeout = p.names(), p.flag("wait", True), p.seconds("timeout")  # all checked before acting
+        processes = self.sv.resolve(names)
         self._refuse_when_shutting_down()
-        return list(await asyncio.gather(*(self._start(proc, p.flag("wait", True), p.seconds("timeout")) for proc in processes)))
+        return list(await asyncio.gather(*(self._start(proc, wait, timeout) for proc in processes)))
 
     async def rpc_stop(self, params: dict, writer) -> list[dict]:
         p = _Params(params, ("names", "wait", "timeout"))
-        processes = self.sv.resolve(p.names())
-        return list(await asyncio.gather(*(self._stop(proc, p.flag("wait", True), p.seconds("timeout")) for proc in processes)))
+        names, wait, timeout = p.names(), p.flag("wait", True), p.seconds("timeout")
+        processes = self.sv.resolve(names)
+        return list(await asyncio.gather(*(self._stop(proc, wait, timeout) for proc in processes)))
 
     async def rpc_restart(self, params: dict, writer) -> list[dict]:
         p = _Params(params, ("names", "wait", "timeout"))
-        processes = self.sv.resolve(p.names())
+        names, wait, timeout = p.names(), p.flag("wait", True), p.seconds("timeout")
+        processes = self.sv.resolve(names)
         self._refuse_when_shutting_down()
-        wait, timeout = p.flag("wait", True), p.seconds("timeout")
 
         async def restart(process: Process) -> dict:
             # One restart of a process at a time, whoever asks: two clients
@@ -459,13 +516,16 @@ class ControlServer:
 
     async def rpc_signal(self, params: dict, writer) -> list[dict]:
         p = _Params(params, ("names", "signal"))
+        names = p.names()
         value = params.get("signal")
+        if value is None:
+            raise _invalid("'signal' is required: a name like \"HUP\" or a number")
         try:
-            sig = parse_signal(value)
+            sig = parse_signal(value, allow_stop=True)  # STOP and CONT: pausing a program is legitimate
         except (ValueError, TypeError) as exc:
             raise _invalid(f"'signal': {exc}") from None
         results = []
-        for process in self.sv.resolve(p.names()):
+        for process in self.sv.resolve(names):
             if process.signal(sig):
                 results.append(_result(process, True, f"sent {sig.name}"))
             else:
@@ -477,8 +537,9 @@ class ControlServer:
         state = p.string("state", "running")
         if state not in protocol.PROCESS_STATES:
             raise _invalid(f"'state' must be one of {', '.join(protocol.PROCESS_STATES)}")
-        processes = self.sv.resolve(p.names())
-        reached = await self.sv.wait_for(lambda: all(x.state.value == state for x in processes), p.seconds("timeout"))
+        names, timeout = p.names(), p.seconds("timeout")
+        processes = self.sv.resolve(names)
+        reached = await self.sv.wait_for(lambda: all(x.state.value == state for x in processes), timeout)
         if not reached:
             behind = [process_info(x) for x in processes if x.state.value != state]
             raise RpcError(
@@ -498,10 +559,10 @@ class ControlServer:
             raise RpcError(protocol.SHUTTING_DOWN if "shutting down" in str(exc) else protocol.FAILED, str(exc)) from None
 
     async def rpc_tail(self, params: dict, writer) -> dict:
-        tail = getattr(self.sv, "tail", None)
-        if tail is None:
-            raise RpcError(protocol.FAILED, "tail is not implemented yet")
-        return await tail(params, writer)  # pragma: no cover - arrives with the logs
+        # {name, stream?, lines?, follow?}: the supervisor checks them. With
+        # follow, new lines go on as "tail" notifications after this response
+        # until the client closes the connection (supervisor.output.Follower).
+        return await self.sv.tail(params, writer)
 
     async def rpc_shutdown(self, params: dict, writer) -> dict:
         _Params(params, ())
@@ -563,7 +624,9 @@ def _parse(line: bytes) -> tuple[Any, bool, Optional[dict]]:
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         return None, False, _error(None, protocol.PARSE_ERROR, f"parse error: {str(exc)[:200]}")
     items = request if isinstance(request, list) else [request]
-    observing = bool(items) and all(isinstance(i, dict) and i.get("method") in OBSERVING_METHODS for i in items)
+    observing = bool(items) and all(
+        isinstance(i, dict) and isinstance(i.get("method"), str) and i["method"] in OBSERVING_METHODS for i in items
+    )
     return request, observing, None
 
 

@@ -3,7 +3,10 @@
 One asyncio event loop drives everything. The supervisor is the
 :class:`~supervisor.process.Runtime` of its processes: it spawns them, sends
 their signals, keeps their timers and hands them their exit statuses, which
-only the :class:`~supervisor.pid1.Reaper` collects.
+only the :class:`~supervisor.pid1.Reaper` collects. What belongs to each run
+of a program (its cgroup, or its process group and marked descendants) is the
+:mod:`~supervisor.tracking` module's business; the run directory's lock and
+state file (crash-only restart) are :mod:`~supervisor.runstate`'s.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ import subprocess
 import time
 from typing import Callable, Iterable, Optional
 
-from . import log as ownlog, pid1, shutdown, spawn
+from . import log as ownlog, pid1, runstate, shutdown, spawn, tracking
 from .config import Config, ConfigError, InstanceConfig, load
+from . import output
 from .notify import Notifier, monotonic_usec
 from .reload import RESTART_ONLY, compare
 from .process import Process, SpawnError, signal_name
@@ -59,8 +63,16 @@ class Supervisor:
         self.exit_code = 0
         self.foreground_tty: Optional[int] = None
         self._children: dict[int, tuple[Process, subprocess.Popen]] = {}
+        self.outputs = output.Outputs()  # program output: pipes, log files, console, tail
+        self._captures: dict[int, output.Capture] = {}
         self._identities: dict[str, spawn.Identity] = {}
-        self._group_stops: set[asyncio.Task] = set()
+        # Process tracking, chosen when superd runs (see tracking.choose).
+        self.tracker: Optional[tracking.Tracker] = None
+        self._runs: dict[str, tracking.Run] = {}  # instance -> its current (or last) run
+        # The run directory's lock and state file; single-program mode has none.
+        self.rundir: Optional[runstate.RunDir] = None if single else runstate.RunDir(config.daemon.run_dir)
+        self._state_scheduled = False
+        self._recovered = False  # the previous superd's state file has been dealt with
         self._tasks: set[asyncio.Task] = set()
         self._reload_lock = asyncio.Lock()
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future]] = []
@@ -75,23 +87,36 @@ class Supervisor:
         """Run until shut down; returns superd's exit code."""
         self.loop = asyncio.get_running_loop()
         self._done = self.loop.create_future()
-        self._install_signals()
-        self.reaper.reap()  # anything that died before the handler was there
-        if self.server is not None:
-            await self.server.start()
-        self._start_all()
-        if self.state is DaemonState.STARTING:
-            self._set_state(DaemonState.RUNNING)
-            self._background(self._announce_ready())
-        if self.notifier.watchdog_usec:
-            self._watchdog()
+        if self.rundir is not None:
+            self.rundir.lock()  # raises runstate.Refused: another superd owns the run directory
         try:
-            return await self._done
-        finally:
-            self._remove_signals()
+            self._install_signals()
+            self.reaper.reap()  # anything that died before the handler was there
+            if self.rundir is not None:
+                # What a killed superd left running goes before anything starts.
+                await runstate.recover(self.rundir, self.config, lambda: self._escalated)
+                self._recovered = True
+            self.tracker = tracking.choose(self.config.daemon.cgroups, self.loop)
+            self.tracker.on_change = self._run_changed
+            log.info("process tracking: %s", self.tracker.description)
+            self._write_state()
             if self.server is not None:
-                await self.server.close()
-            self.notifier.close()
+                await self.server.start()
+            self._start_all()
+            if self.state is DaemonState.STARTING:
+                self._set_state(DaemonState.RUNNING)
+                self._background(self._announce_ready())
+            if self.notifier.watchdog_usec:
+                self._watchdog()
+            try:
+                return await self._done
+            finally:
+                self._remove_signals()
+                if self.server is not None:
+                    await self.server.close()
+                self.notifier.close()
+        finally:
+            self._close_tracking()
 
     def _start_all(self) -> None:
         """Spawn every autostart instance, lowest priority number first."""
@@ -207,21 +232,36 @@ class Supervisor:
         instance = process.config
         identity = self._identity(instance)
         env = spawn.build_environment(instance, self.environ, identity, self._socket_path())
-        stdout, stderr, opened = self._outputs(instance)
+        tracker = self._tracker()
         try:
-            popen = spawn.spawn(
-                instance,
-                env,
-                stdin=None if self.single else subprocess.DEVNULL,
-                stdout=stdout,
-                stderr=stderr,
-                identity=identity,
-                foreground_tty=self.foreground_tty if self.single else None,
-            )
-        finally:
-            for f in opened:
-                f.close()
+            run = tracker.new_run(instance.name)
+        except OSError as exc:
+            raise SpawnError(f"cannot make its cgroup: {exc.strerror or exc}", 1) from None
+        env[tracking.RUN_ID] = run.token
+        capture = self._outputs(instance)
+        try:
+            with tracker.spawning(run):  # born in its cgroup, where there is one
+                popen = spawn.spawn(
+                    instance,
+                    env,
+                    stdin=None if self.single else subprocess.DEVNULL,
+                    stdout=capture.stdout,
+                    stderr=capture.stderr,
+                    identity=identity,
+                    foreground_tty=self.foreground_tty if self.single else None,
+                )
+        except OSError as exc:  # superd could not step into the cgroup
+            capture.abort()
+            raise SpawnError(f"cannot start it in its cgroup {run.cgroup}: {exc.strerror or exc}", 1) from None
+        except BaseException:
+            capture.abort()
+            raise
+        capture.started()
+        tracker.started(run, popen.pid)
+        self._runs[instance.name] = run
         self._children[popen.pid] = (process, popen)
+        if capture is not output.PASSTHROUGH:
+            self._captures[popen.pid] = capture
         return popen.pid
 
     def _identity(self, instance: InstanceConfig) -> Optional[spawn.Identity]:
@@ -239,30 +279,21 @@ class Supervisor:
         return self.config.daemon.socket if self.server is not None else None
 
     def _outputs(self, instance: InstanceConfig):
-        """stdout and stderr for Popen, and the files to close once it forked."""
-        opened = []
+        """Where a program about to be spawned writes: a capture whose ``stdout``
+        and ``stderr`` go to Popen (see :mod:`supervisor.output`)."""
+        if self.single:
+            return output.PASSTHROUGH  # like tini: straight to superd's own stdout and stderr
+        outputs = self.outputs
+        outputs.loop = self.loop
+        outputs.width = max(map(len, self.processes), default=0)
+        outputs.forget(self.processes)  # processes a reload removed
+        try:
+            return outputs.capture(instance, self.config.daemon.logs_dir)
+        except OSError as exc:  # out of descriptors, most likely
+            raise SpawnError(f"cannot make pipes for its output: {exc.strerror or exc}", 1) from None
 
-        def target(where: str):
-            if where in ("console", "auto"):
-                return None  # superd's own stdout/stderr
-            if where == "null":
-                return subprocess.DEVNULL
-            try:
-                f = open(where, "ab")
-            except OSError as exc:
-                log.error("%s: cannot open %s (%s); using the console", instance.name, where, exc.strerror)
-                return None
-            opened.append(f)
-            return f
-
-        stdout = target(instance.stdout)
-        if instance.stderr == "stdout":
-            stderr = subprocess.STDOUT
-        elif instance.stderr == instance.stdout and stdout not in (None, subprocess.DEVNULL):
-            stderr = stdout
-        else:
-            stderr = target(instance.stderr)
-        return stdout, stderr, opened
+    def restarts_allowed(self) -> bool:
+        return self.state is not DaemonState.SHUTTING_DOWN
 
     def send(self, target: int, sig: int, group: bool) -> None:
         try:
@@ -275,30 +306,73 @@ class Supervisor:
         except PermissionError as exc:  # pragma: no cover - only with foreign pids
             log.warning("cannot send %s to %s %d: %s", signal_name(sig), "group" if group else "pid", target, exc)
 
-    def group_alive(self, pgid: int) -> bool:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+    def _tracker(self) -> tracking.Tracker:
+        if self.tracker is None:  # not running yet (tests that drive a Supervisor by hand)
+            self.tracker = tracking.choose(self.config.daemon.cgroups, self.loop)
+            self.tracker.on_change = self._run_changed
+        return self.tracker
 
-    def stop_group(self, pgid: int, sig: int, waitsecs: float, kill: bool) -> None:
-        task = asyncio.ensure_future(self._stop_group(pgid, sig, waitsecs, kill))
-        self._group_stops.add(task)
-        task.add_done_callback(self._group_stops.discard)
+    def group_alive(self, process: Process) -> bool:
+        run = self._runs.get(process.name)
+        return run is not None and self._tracker().alive(run)
 
-    async def _stop_group(self, pgid: int, sig: int, waitsecs: float, kill: bool) -> None:
-        log.info("process group %d outlived its leader: sending %s", pgid, signal_name(sig))
-        self.send(pgid, sig, True)
-        self.send(pgid, signal.SIGCONT, True)
-        if await self._poll_until(lambda: not self.group_alive(pgid), waitsecs):
-            return
-        if kill:
-            log.warning("process group %d still alive after %gs: SIGKILL", pgid, waitsecs)
-            self.send(pgid, signal.SIGKILL, True)
-            await self._poll_until(lambda: not self.group_alive(pgid), KILL_WAIT)
+    def group_watched(self, process: Process) -> bool:
+        return self._tracker().watched
+
+    def signal_rest(self, process: Process, sig: int, group_done: bool) -> None:
+        run = self._runs.get(process.name)
+        if run is not None:
+            if sig != signal.SIGCONT:
+                log.info("%s: sending %s to what is left of it", process.name, signal_name(sig))
+            self._tracker().signal_rest(run, sig, group_done)
+
+    def kill_group(self, process: Process) -> None:
+        run = self._runs.get(process.name)
+        if run is not None:
+            self._tracker().kill(run)
+
+    def _run_changed(self, name: str) -> None:
+        """The tracker saw something of ``name``'s run end (its cgroup emptied)."""
+        process = self.processes.get(name)
+        if process is not None:
+            process.group_changed()
+
+    def usage(self, process: Process) -> dict:
+        """What the tracker knows of the process's resources, for ``status``."""
+        if self.tracker is None:
+            return tracking.Tracker().usage(process.name)
+        return self.tracker.usage(process.name)
+
+    # ------------------------------------------------------------------ state file
+
+    def _schedule_state(self) -> None:
+        """Write the state file at the end of this event-loop turn (once)."""
+        if self.rundir is not None and self._recovered and not self._state_scheduled and self.loop is not None:
+            self._state_scheduled = True
+            self.loop.call_soon(self._write_state)
+
+    def _state(self) -> dict:
+        tracker = self.tracker.state() if self.tracker is not None else {"mode": None, "cgroup_root": None}
+        runs = [self._runs[p.name].record() for p in self.processes.values() if p.active and p.name in self._runs]
+        return {"version": runstate.VERSION, "superd": runstate.superd_record(), **tracker, "processes": runs}
+
+    def _write_state(self) -> None:
+        self._state_scheduled = False
+        if self.rundir is not None and self._recovered:
+            self.rundir.write(self._state())
+
+    def _close_tracking(self) -> None:
+        """superd is ending: its cgroups go, and with nothing left, its state file."""
+        if self.tracker is not None:
+            self.tracker.close()
+        if self.rundir is not None:
+            if self._recovered:
+                state = self._state()
+                if state["processes"] and self.tracker is not None and not self.tracker.empty():
+                    self.rundir.write(state)  # what could not be stopped, for the next superd
+                else:
+                    self.rundir.remove()
+            self.rundir.unlock()
 
     def state_changed(self, process: Process, old: ProcessState) -> None:
         level = logging.WARNING if process.state in (ProcessState.BACKOFF, ProcessState.FATAL) else logging.INFO
@@ -306,6 +380,11 @@ class Supervisor:
             level = logging.WARNING
         log.log(level, "%s: %s -> %s: %s", process.name, old.value, process.state.value, process.reason)
         self._schedule_check()
+        if process.active and old not in ACTIVE_STATES:
+            # A run began: its pid goes into the state file before this turn
+            # ends. An ended run leaves it with the next write: a stale entry is
+            # harmless (pid and start time are checked), a missing one is not.
+            self._schedule_state()
         if process.ended_for_good and process.config.program.exit_with and self.state is not DaemonState.SHUTTING_DOWN:
             self.exit_code = process.exit_code()
             self.request_shutdown(f"{process.name} ended ({process.reason})")
@@ -321,7 +400,72 @@ class Supervisor:
             return
         process, popen = entry
         spawn.forget(popen, status)
-        process.exited(status)
+        capture = self._captures.pop(pid, None)
+        if capture is None:
+            process.exited(status)
+            return
+
+        def hand_over() -> None:
+            if not capture.done:
+                log.debug("%s: a descendant still holds its output open; going on without waiting", process.name)
+            process.exited(status)
+
+        # The last lines before the exit reach the log before the exit is known.
+        capture.after_exit(hand_over)
+
+    # ------------------------------------------------------------------ output
+
+    def reopen_logs(self) -> int:
+        """SIGUSR2: reopen every program log file (logrotate renamed them)."""
+        count = self.outputs.reopen()
+        log.info("reopened %d log file%s", count, "" if count == 1 else "s")
+        return count
+
+    async def tail(self, params: dict, writer) -> dict:
+        """The ``tail`` method: ``{name, stream?, lines?, follow?}`` -> ``{lines}``.
+
+        With ``follow``, new lines go to ``writer`` as ``tail`` notifications
+        until the client closes the connection.
+        """
+        from . import protocol
+        from .server import RpcError
+
+        def invalid(message: str) -> RpcError:
+            return RpcError(protocol.INVALID_PARAMS, message)
+
+        allowed = ("name", "stream", "lines", "follow")
+        unknown = sorted(set(params) - set(allowed))
+        if unknown:
+            raise invalid(f"unknown param(s): {', '.join(unknown)}; expected: {', '.join(allowed)}")
+        name = params.get("name")
+        if not isinstance(name, str) or not name:
+            raise invalid("'name' is required: a program or instance name")
+        which = params.get("stream", "stdout")
+        if which not in ("stdout", "stderr"):
+            raise invalid("'stream' must be \"stdout\" or \"stderr\"")
+        count = params.get("lines", 10)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise invalid("'lines' must be an integer >= 0")
+        follow = params.get("follow", False)
+        if not isinstance(follow, bool):
+            raise invalid("'follow' must be true or false")
+        processes = self.resolve([name])
+        if len(processes) != 1:
+            names = ", ".join(p.name for p in processes)
+            raise invalid(f"{name} names {len(processes)} processes ({names}): tail one of them")
+        process = processes[0]
+        if self.single:
+            raise RpcError(protocol.FAILED, f"{process.name} writes straight to superd's own output "
+                                            "in single-program mode: there is nothing to tail")
+        self.outputs.loop = self.loop
+        stream = self.outputs.stream(process.config, which, self.config.daemon.logs_dir)
+        try:
+            lines = stream.last_lines(min(count, output.MAX_TAIL_LINES))
+        except OSError as exc:
+            raise RpcError(protocol.FAILED, f"cannot read {stream.path}: {exc.strerror or exc}") from None
+        if follow:
+            self.outputs.follow(stream, writer)
+        return {"lines": [line.decode("utf-8", "replace") for line in lines]}
 
     # ------------------------------------------------------------------ waiting
 
@@ -429,6 +573,8 @@ class Supervisor:
             if process.pgid is not None and process.active:
                 self.send(process.pgid, signal.SIGKILL, True)
             process.kill()
+        if self.tracker is not None:
+            self.tracker.kill_everything()
         pid1.send_all(pid1.descendants(), signal.SIGKILL)
 
     async def _shutdown(self, sig: Optional[int]) -> None:
@@ -475,8 +621,6 @@ class Supervisor:
                 stuck = [p.name for p in members if p.active]
                 log.error("still not gone after SIGKILL: %s", ", ".join(stuck))
 
-        if self._group_stops:
-            await asyncio.wait(set(self._group_stops), timeout=max(0.0, end - time.monotonic()))
         await self._stop_leftovers(started + timeout)
 
     async def _stop_leftovers(self, deadline: float) -> None:
@@ -556,11 +700,15 @@ class Supervisor:
         instances = {i.name: i for i in new.instances}
         for name in difference.removed:
             del self.processes[name]
+            self._runs.pop(name, None)
+            if self.tracker is not None:
+                self.tracker.forget(name)  # its cgroup goes with it
         fresh = [Process(instances[name], self) for name in difference.added + difference.changed]
         # Keep the config's order: the dict order is what status lists.
         for process in fresh:
             self.processes[process.name] = process
         self.processes = {name: self.processes[name] for name in instances}
+        self.outputs.forget(self.processes)  # removed programs' files and followers
         for process in sorted(fresh, key=lambda p: (p.config.program.priority, p.name)):
             if self.state is DaemonState.SHUTTING_DOWN:
                 break

@@ -69,10 +69,15 @@ def pid_alive(pid: int) -> bool:
 
 
 def kill_tree(pid: int) -> None:
-    """SIGKILL ``pid`` and every descendant it has, by pid."""
+    """SIGKILL ``pid`` and every descendant it has, by pid.
+
+    The parent is frozen first (SIGSTOP), so a supervisor cannot start a new
+    child between the moment its children are listed and its own death.
+    """
     try:
         parent = psutil.Process(pid)
-        victims = parent.children(recursive=True) + [parent]
+        parent.suspend()
+        victims = [parent] + parent.children(recursive=True)
     except psutil.NoSuchProcess:
         return
     for victim in victims:

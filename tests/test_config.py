@@ -152,6 +152,12 @@ def test_daemon_values(tmp_path):
         log_format="json", logs_dir="/var/log/x", include=(str(tmp_path / "conf.d/*.toml"),))
 
 
+@pytest.mark.parametrize("value, expected", [(None, "auto"), ("auto", "auto"), ("OFF", "off"), ("off", "off")])
+def test_cgroups(value, expected):
+    table = {} if value is None else {"cgroups": value}
+    assert parse({"superd": table}, MAIN, ENV).daemon.cgroups == expected
+
+
 @pytest.mark.parametrize("value, expected", [(None, 60.0), (0.5, 0.5), (120, 120.0)])
 def test_client_timeout(value, expected):
     table = {} if value is None else {"client_timeout": value}
@@ -233,6 +239,8 @@ BAD_DAEMON = [
     ("log_format", "xml", 'expected one of "text", "json", got "xml" (string)'),
     ("logs_dir", ["/x"], "expected a non-empty string, got an array"),
     ("include", "conf.d/*.toml", 'expected an array of glob patterns, got "conf.d/*.toml" (string)'),
+    ("cgroups", "on", 'expected one of "auto", "off", got "on" (string)'),
+    ("cgroups", False, 'expected one of "auto", "off", got false (boolean)'),
 ]
 
 
@@ -358,7 +366,7 @@ def test_unknown_top_level_key():
 def test_unknown_daemon_key():
     [problem] = problems({"superd": {"sockets": "/x"}})
     assert problem.startswith(f"{MAIN}: superd.sockets: unknown key; expected one of socket, socket_mode,")
-    assert problem.endswith("logs_dir, include")
+    assert problem.endswith("logs_dir, include, cgroups")
 
 
 def test_unknown_program_key_is_refused_and_quoted_when_needed():

@@ -48,7 +48,9 @@ class FakeRuntime:
         self.transitions: list[tuple[str, str]] = []
         self.alive_groups: set[int] = set()
         self.spawn_error: SpawnError | None = None
-        self.group_stops: list[tuple[int, int, float, bool]] = []
+        self.rest_signals: list[tuple[int, int, bool]] = []
+        self.shutting_down = False
+        self.watched = False  # True: the fake announces emptiness (group_changed), no polling
 
     def monotonic(self) -> float:
         return self.now
@@ -63,16 +65,25 @@ class FakeRuntime:
     def send(self, target: int, sig: int, group: bool) -> None:
         self.sent.append((target, sig, group))
 
-    def group_alive(self, pgid: int) -> bool:
-        return pgid in self.alive_groups
+    def group_alive(self, process: Process) -> bool:
+        return process.pgid in self.alive_groups
+
+    def group_watched(self, process: Process) -> bool:
+        return self.watched
+
+    def signal_rest(self, process: Process, sig: int, group_done: bool) -> None:
+        self.rest_signals.append((process.pgid, sig, group_done))
+
+    def kill_group(self, process: Process) -> None:
+        self.sent.append((process.pgid, signal.SIGKILL, True))
 
     def call_later(self, delay: float, callback) -> FakeTimer:
         timer = FakeTimer(self, self.now + delay, callback)
         self.timers.append(timer)
         return timer
 
-    def stop_group(self, pgid: int, sig: int, waitsecs: float, kill: bool) -> None:
-        self.group_stops.append((pgid, sig, waitsecs, kill))
+    def restarts_allowed(self) -> bool:
+        return not self.shutting_down
 
     def state_changed(self, process: Process, old: S) -> None:
         self.transitions.append((old.value, process.state.value))
@@ -318,22 +329,87 @@ def test_group_that_never_empties_is_given_up_after_kill_grace() -> None:
     assert "did not empty" in p.reason
 
 
-def test_without_group_flags_only_the_leader_counts() -> None:
-    p, rt = make(startsecs=0)
+def test_without_group_flags_the_rest_gets_the_stop_signal_after_the_leader() -> None:
+    p, rt = make(startsecs=0, stopsignal="INT")
     p.start()
+    pid = p.pid
     p.stop()
-    p.exited(signal_status(signal.SIGTERM))  # group left alive on purpose
+    assert rt.sent[:2] == [(pid, signal.SIGINT, False), (pid, signal.SIGCONT, False)]
+    p.exited(signal_status(signal.SIGINT))  # the rest of the run is still there
+    assert p.state is S.STOPPING
+    assert rt.rest_signals == [(pid, signal.SIGINT, False), (pid, signal.SIGCONT, False)]
+    rt.alive_groups.discard(pid)
+    rt.advance(0.2)
     assert p.state is S.STOPPED
 
 
-def test_leader_exiting_on_its_own_hands_its_group_to_stop_group() -> None:
-    p, rt = make(startsecs=0, killasgroup=True, stopsignal="USR1", stopwaitsecs=4, autorestart=False)
+def test_with_stopasgroup_the_group_is_not_signalled_twice() -> None:
+    p, rt = make(startsecs=0, stopasgroup=True)
+    p.start()
+    pid = p.pid
+    p.stop()
+    p.exited(signal_status(signal.SIGTERM))
+    assert rt.rest_signals == [(pid, signal.SIGTERM, True), (pid, signal.SIGCONT, True)]
+
+
+def test_leftovers_of_an_exit_are_stopped_before_the_exit_counts() -> None:
+    p, rt = make(startsecs=0, stopsignal="USR1", stopwaitsecs=4, autorestart=False)
     p.start()
     pid = p.pid
     rt.advance(5)
-    p.exited(exit_status(0))
-    assert rt.group_stops == [(pid, signal.SIGUSR1, 4.0, True)]
-    assert p.state is S.EXITED
+    p.exited(exit_status(0))  # its daemon is still there
+    assert p.state is S.STOPPING and "outlived its leader" in p.reason
+    assert rt.rest_signals == [(pid, signal.SIGUSR1, False), (pid, signal.SIGCONT, False)]
+    rt.advance(4.1)
+    assert (pid, signal.SIGKILL, True) in rt.sent  # at stopwaitsecs
+    rt.alive_groups.discard(pid)
+    rt.advance(0.2)
+    assert p.state is S.EXITED and p.ended_for_good
+    assert p.exitstatus == 0 and "expected" in p.reason
+
+
+def test_restart_waits_until_the_leftovers_are_gone() -> None:
+    p, rt = make(startsecs=0, autorestart=True, stopwaitsecs=10)
+    p.start()
+    first = p.pid
+    rt.advance(5)
+    p.exited(exit_status(1))
+    assert p.state is S.STOPPING and rt.next_pid == first  # nothing spawned yet
+    rt.advance(1)
+    assert rt.next_pid == first
+    rt.alive_groups.discard(first)
+    rt.advance(0.2)
+    assert p.state is S.RUNNING and p.pid == first + 1
+    assert p.restarts == 1
+
+
+def test_stop_during_the_clean_up_of_an_exit_ends_stopped() -> None:
+    p, rt = make(startsecs=0, autorestart=True, stopwaitsecs=10)
+    p.start()
+    pid = p.pid
+    rt.advance(5)
+    p.exited(exit_status(1))
+    p.stop(waitsecs=1)
+    rt.advance(1.05)
+    assert (pid, signal.SIGKILL, True) in rt.sent  # the tighter deadline applies
+    rt.alive_groups.discard(pid)
+    rt.advance(0.2)
+    assert p.state is S.STOPPED and p.pid is None
+
+
+def test_a_watched_group_is_not_polled() -> None:
+    p, rt = make(startsecs=0, stopwaitsecs=3)
+    rt.watched = True
+    p.start()
+    pid = p.pid
+    p.stop()
+    p.exited(signal_status(signal.SIGTERM))
+    (timer,) = rt.pending()
+    assert timer.when == pytest.approx(rt.now + 3)  # only the deadline
+    rt.alive_groups.discard(pid)
+    p.group_changed()  # the runtime's announcement
+    assert p.state is S.STOPPED
+    assert rt.pending() == []
 
 
 def test_stop_in_backoff_cancels_the_retry() -> None:
@@ -392,3 +468,13 @@ def test_description_and_exit_code() -> None:
     assert p.exit_code() == 7
     assert p.description() == "stopped (exited with code 7)"
     assert os.WEXITSTATUS(exit_status(7)) == 7
+
+
+def test_no_restart_while_superd_shuts_down() -> None:
+    p, rt = make(startsecs=0, autorestart=True)
+    p.start()
+    rt.advance(5)
+    rt.shutting_down = True
+    die(p, rt, exit_status(1))
+    assert p.state is S.EXITED
+    assert rt.pending() == []

@@ -179,18 +179,24 @@ def test_stopasgroup_kills_background_children(superd_factory, tmp_path):
     assert not any(pid_alive(c) for c in children)
 
 
-def test_without_stopasgroup_children_are_leftovers_stopped_at_shutdown(superd_factory, tmp_path):
-    d = superd_factory('[program.family]\ncommand = ["sh", "-c", "sleep 1000 & wait"]\nstartsecs = 0\n')
+@pytest.mark.parametrize("cgroups", ["auto", "off"])
+def test_without_stopasgroup_the_rest_is_stopped_once_the_leader_is_gone(superd_factory, tmp_path, cgroups):
+    # The stop signal goes to the leader alone (a trap shows the child did not
+    # get it first); once the leader is gone, what it left gets it too:
+    # nothing of a program survives its stop, in either tracking mode.
+    log = tmp_path / "child.log"
+    d = superd_factory(
+        '[program.family]\ncommand = ["sh", "-c", "sh -c \'trap \\"echo TERM >> '
+        + str(log)
+        + '; exit 0\\" TERM; sleep 1000 & wait\' & wait"]\nstartsecs = 0\n',
+        daemon=f'cgroups = "{cgroups}"\n',
+    )
     pid = d.wait_state("family", "running")["pid"]
     child = wait_until(lambda: psutil.Process(pid).children(), 10)[0].pid
     d.call("stop", names=["family"])
-    # KillMode=process semantics: the background child survives the stop...
-    assert pid_alive(child)
-    # ...and is a leftover that the shutdown terminates.
-    d.signal(signal.SIGTERM)
-    assert d.wait_exit(10) == 0
-    assert not pid_alive(child)
-    assert "leftover" in d.log()
+    assert not pid_alive(pid) and not pid_alive(child)
+    assert log.read_text() == "TERM\n"
+    assert "what is left of it" in d.log()
 
 
 def test_group_that_outlives_its_leader_is_stopped_when_the_leader_exits(superd_factory, tmp_path):

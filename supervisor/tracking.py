@@ -1,0 +1,452 @@
+"""Which processes belong to which run of a program: the two tracking modes.
+
+A *run* is one spawn of an instance: its leader (the process superd started)
+and everything the leader's descendants became, however they forked, setsid'd
+or double-forked. A stop is over when nothing of the run is left.
+
+* :class:`CgroupTracker` (cgroup v2 writable): every instance has its own
+  cgroup ``{superd's cgroup}/superd-{pid}/{instance}``, and its processes are
+  born in it (see :meth:`CgroupTracker.spawning`). Membership is exact,
+  killing is one write to ``cgroup.kill``, emptiness is an inotify event on
+  ``cgroup.events``.
+* :class:`TreeTracker` (fallback): superd is a child subreaper, so every
+  descendant stays a descendant. A run is its process group plus every
+  descendant whose environment carries the run's token
+  (``SUPERD_RUN_ID``), read from ``/proc/PID/environ`` only when a stop or an
+  exit needs to know, never while idle.
+
+Both give every spawn ``SUPERD_RUN_ID={superd pid}.{spawn number}.{instance}``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import signal
+from dataclasses import dataclass
+from typing import Callable, Iterator, Optional
+
+from . import cgroups
+
+log = logging.getLogger("superd")
+
+#: The environment variable that marks every process of a run.
+RUN_ID = "SUPERD_RUN_ID"
+_RUN_ID_BYTES = RUN_ID.encode() + b"="
+
+
+@dataclass
+class Run:
+    """One spawn of an instance."""
+
+    name: str
+    token: str
+    cgroup: Optional[str] = None
+    pid: Optional[int] = None
+    pgid: Optional[int] = None
+    start: Optional[int] = None   # the leader's start time, in clock ticks since boot
+
+    def record(self) -> dict:
+        return {"name": self.name, "pid": self.pid, "start": self.start, "pgid": self.pgid,
+                "cgroup": self.cgroup, "token": self.token}
+
+
+def start_time(pid: int, zombie: bool = False) -> Optional[int]:
+    """The start time of ``pid`` in clock ticks since boot (field 22 of
+    /proc/PID/stat); None when it is gone, or a zombie (unless ``zombie``).
+    With the pid it names a process for good: a reused pid starts later."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data[data.rfind(b")") + 2:].split()
+    if not fields or (fields[0] in (b"Z", b"X") and not zombie):
+        return None
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def run_token(pid: int) -> Optional[str]:
+    """The ``SUPERD_RUN_ID`` in the environment ``pid`` was started with."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    for item in data.split(b"\0"):
+        if item.startswith(_RUN_ID_BYTES):
+            return item[len(_RUN_ID_BYTES):].decode(errors="replace")
+    return None
+
+
+def _send(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _send_group(pgid: Optional[int], sig: int) -> None:
+    if pgid is None:
+        return
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _group_alive(pgid: Optional[int]) -> bool:
+    if pgid is None:
+        return False
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _getpgid(pid: int) -> Optional[int]:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
+class Tracker:
+    """What both modes offer the supervisor."""
+
+    mode = ""
+    #: True when :attr:`on_change` is called as soon as a run may have emptied,
+    #: so that nobody needs to poll.
+    watched = False
+
+    def __init__(self) -> None:
+        self._spawns = 0
+        self.on_change: Callable[[str], None] = lambda name: None
+        self.description = ""
+
+    def new_run(self, name: str) -> Run:
+        self._spawns += 1
+        return Run(name, f"{os.getpid()}.{self._spawns}.{name}")
+
+    @contextlib.contextmanager
+    def spawning(self, run: Run) -> Iterator[None]:
+        """Around the fork of the run's leader."""
+        yield
+
+    def started(self, run: Run, pid: int) -> None:
+        run.pid = run.pgid = pid
+        run.start = start_time(pid, zombie=True)  # it may have ended already
+
+    def alive(self, run: Run) -> bool:
+        raise NotImplementedError
+
+    def signal_rest(self, run: Run, sig: int, group_done: bool) -> None:
+        raise NotImplementedError
+
+    def kill(self, run: Run) -> None:
+        raise NotImplementedError
+
+    def kill_everything(self) -> None:
+        pass
+
+    def usage(self, name: str) -> dict:
+        return {"cgroup": None, "pids": None, "memory": None, "memory_source": None}
+
+    def forget(self, name: str) -> None:
+        """The instance is gone from the config (its runs are over)."""
+
+    def empty(self) -> bool:
+        """Nothing of any run is left (for the end of a shutdown)."""
+        return True
+
+    def close(self) -> None:
+        pass
+
+    def state(self) -> dict:
+        return {"mode": self.mode, "cgroup_root": None}
+
+
+class TreeTracker(Tracker):
+    """Process groups + subreaper + run tokens."""
+
+    mode = "tree"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        if "cgroups = " not in reason:
+            reason = f"no writable cgroup v2: {reason}"
+        self.description = f"process groups + subreaper ({reason})"
+        self._tokens: dict[tuple[int, int], Optional[str]] = {}  # (pid, start) -> token
+        self._snapshot: Optional[list[tuple[int, Optional[int], Optional[str]]]] = None
+        self.loop = None
+
+    def _descendants(self) -> list[tuple[int, Optional[int], Optional[str]]]:
+        """(pid, pgid, token) of every live descendant of superd; one scan per
+        event-loop turn at most, environments read once per process."""
+        if self._snapshot is not None:
+            return self._snapshot
+        from . import pid1
+
+        result = []
+        seen = {}
+        for pid in pid1.descendants():
+            start = start_time(pid)
+            if start is None:
+                continue  # gone, or a zombie
+            key = (pid, start)
+            token = self._tokens[key] if key in self._tokens else run_token(pid)
+            seen[key] = token
+            result.append((pid, _getpgid(pid), token))
+        self._tokens = seen
+        self._snapshot = result
+        if self.loop is not None:
+            self.loop.call_soon(self._forget_snapshot)
+        else:
+            self._snapshot = None
+        return result
+
+    def _forget_snapshot(self) -> None:
+        self._snapshot = None
+
+    def _members(self, run: Run) -> list[tuple[int, Optional[int]]]:
+        return [(pid, pgid) for pid, pgid, token in self._descendants()
+                if token == run.token or (pgid is not None and pgid == run.pgid)]
+
+    def alive(self, run: Run) -> bool:
+        return _group_alive(run.pgid) or bool(self._members(run))
+
+    def signal_rest(self, run: Run, sig: int, group_done: bool) -> None:
+        if not group_done:
+            _send_group(run.pgid, sig)
+        for pid, pgid in self._members(run):
+            if pgid != run.pgid:  # the group has had its signal (just above, or before)
+                _send(pid, sig)
+
+    def kill(self, run: Run) -> None:
+        _send_group(run.pgid, signal.SIGKILL)
+        for pid, _ in self._members(run):
+            _send(pid, signal.SIGKILL)
+
+
+class CgroupTracker(Tracker):
+    """One cgroup v2 per instance, below ``{own}/superd-{pid}``."""
+
+    mode = "cgroup"
+
+    def __init__(self, own: str, loop=None) -> None:
+        super().__init__()
+        self.home = own  # superd's own cgroup
+        _sweep(own)
+        self.root = self._make_root(own)
+        self.controllers = cgroups.enable_controllers(self.root)
+        self.description = f"cgroup v2 at {self.root}"
+        self._names: dict[str, str] = {}      # cgroup -> instance
+        self._paths: dict[str, str] = {}      # instance -> cgroup
+        self.loop = loop
+        self.watcher: Optional[cgroups.Watcher] = None
+        if loop is not None:
+            try:
+                self.watcher = cgroups.Watcher(self._changed)
+                loop.add_reader(self.watcher.fileno(), self.watcher.read)
+                self.watched = True
+            except OSError as exc:
+                log.warning("cannot watch cgroups with inotify (%s): polling them while they stop", exc)
+                self.watcher = None
+
+    @staticmethod
+    def _make_root(own: str) -> str:
+        base = os.path.join(own, f"superd-{os.getpid()}")
+        candidate, n = base, 0
+        while True:
+            try:
+                os.mkdir(candidate)
+                return candidate
+            except FileExistsError:
+                # Named after our pid: a superd with this pid is gone (another
+                # pid namespace may have one alive, so never touch a populated one).
+                if not cgroups.populated(candidate) and cgroups.remove(candidate):
+                    continue
+                n += 1
+                candidate = f"{base}-{n}"
+            except OSError as exc:
+                raise cgroups.Unusable(f"cannot create {candidate}: {exc.strerror}") from None
+
+    def _changed(self, cgroup: str) -> None:
+        name = self._names.get(cgroup)
+        if name is not None:
+            self.on_change(name)
+
+    def cgroup(self, name: str) -> str:
+        path = self._paths.get(name)
+        if path is None:
+            path = os.path.join(self.root, cgroups.name_for(name))
+            cgroups.make(path)
+            self._paths[name] = path
+            self._names[path] = name
+            if self.watcher is not None:
+                try:
+                    self.watcher.add(path)
+                except OSError as exc:
+                    log.warning("cannot watch %s (%s): polling it while it stops", path, exc)
+                    self.watched = False
+        elif not os.path.isdir(path):
+            cgroups.make(path)  # someone removed it behind our back
+            if self.watcher is not None:
+                self.watcher.discard(path)
+                try:
+                    self.watcher.add(path)
+                except OSError:
+                    self.watched = False
+        return path
+
+    def new_run(self, name: str) -> Run:
+        run = super().new_run(name)
+        run.cgroup = self.cgroup(name)
+        return run
+
+    @contextlib.contextmanager
+    def spawning(self, run: Run) -> Iterator[None]:
+        """superd steps into the run's cgroup for the fork: the child is born
+        there, before it runs a single instruction of its own, and Popen keeps
+        its fast vfork path (a preexec step in the child would cost a full
+        fork: about 20 times as much). Raises OSError when superd cannot."""
+        assert run.cgroup is not None
+        cgroups.enter(run.cgroup)
+        try:
+            yield
+        finally:
+            try:
+                cgroups.enter(self.home)
+            except OSError as exc:  # pragma: no cover - the kernel refused to move superd back
+                log.error("cannot move superd back to its cgroup %s: %s", self.home, exc.strerror or exc)
+
+    def alive(self, run: Run) -> bool:
+        return run.cgroup is not None and cgroups.populated(run.cgroup)
+
+    def signal_rest(self, run: Run, sig: int, group_done: bool) -> None:
+        if run.cgroup is None:
+            return
+        for pid in cgroups.all_procs(run.cgroup):
+            if group_done and run.pgid is not None and _getpgid(pid) == run.pgid:
+                continue
+            _send(pid, sig)
+
+    def kill(self, run: Run) -> None:
+        if run.cgroup is not None:
+            cgroups.kill(run.cgroup)
+
+    def kill_everything(self) -> None:
+        cgroups.kill(self.root)
+
+    def usage(self, name: str) -> dict:
+        path = self._paths.get(name)
+        if path is None:
+            return super().usage(name)
+        pids = cgroups.procs(path)
+        memory, source = cgroups.memory(path, pids, "memory" in self.controllers)
+        return {"cgroup": path, "pids": len(pids), "memory": memory, "memory_source": source}
+
+    def forget(self, name: str) -> None:
+        path = self._paths.pop(name, None)
+        if path is None:
+            return
+        self._names.pop(path, None)
+        if self.watcher is not None:
+            self.watcher.discard(path)
+        if not cgroups.remove(path):
+            log.warning("cannot remove the cgroup %s: it is not empty", path)
+
+    def empty(self) -> bool:
+        return not cgroups.populated(self.root)
+
+    def close(self) -> None:
+        """Remove every cgroup superd made (what is still in one is killed first)."""
+        if self.watcher is not None:
+            if self.loop is not None:
+                try:
+                    self.loop.remove_reader(self.watcher.fileno())
+                except (ValueError, RuntimeError):
+                    pass
+            self.watcher.close()
+            self.watcher = None
+        if cgroups.populated(self.root):
+            cgroups.kill(self.root)
+            _wait(lambda: not cgroups.populated(self.root), 1.0)
+        if not cgroups.remove(self.root):
+            log.warning("cannot remove the cgroup %s: something in it did not die", self.root)
+
+    def state(self) -> dict:
+        return {"mode": self.mode, "cgroup_root": self.root}
+
+
+_ROOT_NAME = re.compile(r"superd-([0-9]+)(?:-[0-9]+)?")
+
+
+def _sweep(own: str) -> None:
+    """Remove the empty cgroups of superds that are gone (killed before they
+    could clean up, with no state file that named them): never a populated one."""
+    try:
+        entries = [e for e in os.scandir(own) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return
+    for entry in entries:
+        match = _ROOT_NAME.fullmatch(entry.name)
+        if not match or cgroups.populated(entry.path):
+            continue
+        try:
+            os.kill(int(match[1]), 0)
+            continue  # that pid lives: maybe a superd, maybe not; leave it be
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue
+        if cgroups.remove(entry.path):
+            log.debug("removed %s, the empty cgroup of a superd that is gone", entry.path)
+
+
+def _wait(condition: Callable[[], bool], timeout: float) -> bool:
+    """Blocking wait, only for the very end of superd (the loop is done)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    delay = 0.002
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    return True
+
+
+def choose(setting: str, loop=None) -> Tracker:
+    """The tracker for ``[superd] cgroups`` (``"auto"`` or ``"off"``)."""
+    tracker: Tracker
+    if setting == "off":
+        tracker = TreeTracker('cgroups = "off" in the config')
+    else:
+        try:
+            tracker = CgroupTracker(cgroups.usable_parent(cgroups.own_cgroup()), loop)
+        except cgroups.Unusable as exc:
+            tracker = TreeTracker(str(exc))
+    if isinstance(tracker, TreeTracker):
+        tracker.loop = loop
+    return tracker
+
+
+def describe(setting: str) -> str:
+    """What :func:`choose` would pick, without making anything (``superd --check``)."""
+    if setting == "off":
+        return 'process groups + subreaper (cgroups = "off" in the config)'
+    try:
+        own = cgroups.usable_parent(cgroups.own_cgroup())
+    except cgroups.Unusable as exc:
+        return f"process groups + subreaper (no writable cgroup v2: {exc})"
+    return f"cgroup v2 at {os.path.join(own, 'superd-PID')}"
