@@ -25,6 +25,7 @@ class Notifier:
             self.address = "\0" + address[1:] if address.startswith("@") else address
             try:
                 self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                self._sock.setblocking(False)  # never wait on systemd from the event loop
             except OSError as exc:  # pragma: no cover
                 log.warning("sd_notify disabled: %s", exc)
 

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import os
 import signal
@@ -41,7 +40,7 @@ def is_pid1() -> bool:
 def become_subreaper() -> bool:
     """Ask the kernel to re-parent our descendants' orphans to us. True on success."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc = ctypes.CDLL(None, use_errno=True)  # the C library superd already has loaded
         if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0:
             return True
         log.warning("cannot become a child subreaper: %s", os.strerror(ctypes.get_errno()))
@@ -95,7 +94,10 @@ class Reaper:
                 continue
             if pid == 0:
                 return
-            self.on_exit(pid, status)
+            try:
+                self.on_exit(pid, status)
+            except Exception:  # a bug in handling one exit must not strand the others
+                log.exception("handling the exit of pid %d failed", pid)
 
 
 def descendants() -> list[int]:

@@ -132,6 +132,7 @@ class Process:
         self.quick_exits = 0        # quick exits from RUNNING in a row
         self.reason = "not started"  # why the last transition happened
         self.ended_for_good = False  # exited and will not be restarted automatically
+        self.retired = False         # replaced or removed by a reload: never starts again
         self._timer: Optional[Timer] = None
         self._stop_deadline: Optional[float] = None  # monotonic; SIGKILL when reached
         self._kill_deadline: Optional[float] = None  # monotonic; give up waiting after SIGKILL
@@ -160,7 +161,7 @@ class Process:
 
     def start(self) -> bool:
         """Start on request. Returns False when it is already starting or running."""
-        if self.state not in STARTABLE_STATES:
+        if self.state not in STARTABLE_STATES or self.retired:
             return False
         self._cancel_timer()
         self.attempts = 0

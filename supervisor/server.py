@@ -157,6 +157,7 @@ class ControlServer:
         # Connections that asked for the shutdown: their sockets stay open
         # until superd's process ends (see close()).
         self._shutdown_waiters: set[asyncio.StreamWriter] = set()
+        self._shutdown_asked = False
         self._kept_fds: list[int] = []
 
     def configure(self, daemon) -> None:
@@ -570,8 +571,9 @@ class ControlServer:
         # process ends. Asked again while shutting down, it only waits too (a
         # second TERM signal escalates; a second request must not).
         self._shutdown_waiters.add(writer)
-        if self.sv.state is DaemonState.SHUTTING_DOWN:
+        if self.sv.state is DaemonState.SHUTTING_DOWN or self._shutdown_asked:
             return {"pid": os.getpid(), "already": True}
+        self._shutdown_asked = True  # set now: two requests in one loop turn must not escalate
         asyncio.get_running_loop().call_soon(self.sv.request_shutdown, "shutdown requested over the control socket")
         return {"pid": os.getpid()}
 
@@ -584,6 +586,9 @@ class ControlServer:
     async def _start(self, process: Process, wait: bool, timeout: Optional[float]) -> dict:
         if process.state is ProcessState.STOPPING:
             await self.sv.wait_for(lambda: not process.active, timeout)
+            self._refuse_when_shutting_down()
+        if process.retired:
+            return _result(process, False, "replaced by a config reload meanwhile; ask again")
         if process.state is ProcessState.RUNNING:
             return _result(process, True, "already running")
         runs = process.runs

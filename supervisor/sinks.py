@@ -318,13 +318,16 @@ class LogFile(Sink):
         try:
             if self.make_dirs:
                 os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOCTTY, 0o644)
+            # O_NONBLOCK: a FIFO nobody reads must fail (ENXIO), not hang the loop.
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK
+            fd = os.open(self.path, flags, 0o644)
         except OSError as exc:
             self._fail("cannot open", exc)
             return False
         self._adopt(fd)
-        if not self.regular:
-            os.set_blocking(fd, False)
+        if self.regular:
+            os.set_blocking(fd, True)
+        else:
             self.blocking = False
         try:
             self.size = os.fstat(fd).st_size if self.regular else 0

@@ -496,11 +496,15 @@ class Supervisor:
         if timeout is not None and timeout <= 0:
             return False
         future = self.loop.create_future()
-        self._waiters.append((predicate, future))
+        entry = (predicate, future)
+        self._waiters.append(entry)
         try:
             await asyncio.wait_for(future, timeout)
         except asyncio.TimeoutError:
             return predicate()
+        finally:
+            if entry in self._waiters:
+                self._waiters.remove(entry)
         return True
 
     async def _poll_until(self, condition: Callable[[], bool], timeout: float) -> bool:
@@ -570,7 +574,8 @@ class Supervisor:
     def _escalate(self) -> None:
         self._escalated = True
         for process in self.processes.values():
-            if process.pgid is not None and process.active:
+            if process.pid is not None and process.pgid is not None and process.active:
+                # Only while the leader lives is its pgid surely still its group.
                 self.send(process.pgid, signal.SIGKILL, True)
             process.kill()
         if self.tracker is not None:
@@ -597,20 +602,22 @@ class Supervisor:
         started = time.monotonic()
         end = started + timeout - shutdown.reserve(timeout)  # when the phases must be over
 
-        for process in self.processes.values():
+        # A reload may still be rearranging self.processes: work on a snapshot.
+        processes = dict(self.processes)
+        for process in processes.values():
             if process.state is ProcessState.BACKOFF:
                 process.stop()
 
         phases = shutdown.plan(
             shutdown.StopItem(p.name, p.config.program.priority, p.config.program.stopwaitsecs)
-            for p in self.processes.values()
+            for p in processes.values()
             if p.active
         )
         for index, phase in enumerate(phases):
             now = time.monotonic()
             later = [ph.want for ph in phases[index + 1 :]]
             budget = 0.0 if self._escalated else shutdown.phase_budget(phase.want, later, end - now)
-            members = [self.processes[name] for name in phase.names]
+            members = [processes[name] for name in phase.names]
             log.info(
                 "stopping priority %d: %s (up to %.2fs)", phase.priority, ", ".join(phase.names), budget
             )
@@ -658,6 +665,8 @@ class Supervisor:
         async with self._reload_lock:
             if self.state is DaemonState.SHUTTING_DOWN:
                 raise ReloadRefused("superd is shutting down")
+            if self.state is DaemonState.STARTING:
+                raise ReloadRefused("superd is still starting; reload once it runs")
             try:
                 new = load(self.config.path, self.environ)  # a few ms: no need to leave the loop
             except ConfigError as exc:
@@ -691,7 +700,10 @@ class Supervisor:
         restart = {name for name in difference.changed if self.processes[name].active}
         for process in leaving:
             process.stop()
+            process.retired = True  # a request still holding it must not start it again
         await self.wait_for(lambda: not any(p.active for p in leaving))
+        if self.state is DaemonState.SHUTTING_DOWN:
+            return  # the shutdown owns the processes now
         self.config = new
         if {"log_level", "log_format"} & set(difference.daemon_changed):
             ownlog.setup(new.daemon.log_level, new.daemon.log_format)

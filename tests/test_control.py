@@ -486,6 +486,27 @@ def test_shutdown_no_wait_and_a_second_shutdown(superd, tmp_path):
     assert "killing what is left" not in d.log()
 
 
+def test_two_shutdowns_in_one_batch_stay_graceful(superd, tmp_path):
+    import json
+    import socket as socketlib
+
+    ignorer = script(tmp_path, "ignore_term.py", IGNORE_TERM)
+    d = superd(f"""
+        [program.stubborn]
+        command = ["{ignorer}", "{tmp_path}/ready"]
+        startsecs = 0
+        stopwaitsecs = 1
+    """)
+    wait_until(lambda: (tmp_path / "ready").exists(), what="the program to ignore TERM")
+    batch = [{"jsonrpc": "2.0", "id": i, "method": "shutdown"} for i in (1, 2)]
+    with socketlib.socket(socketlib.AF_UNIX) as sock:
+        sock.connect(str(d.socket))
+        sock.sendall(json.dumps(batch).encode() + b"\n")
+        assert d.wait_exit(15) == 0
+    assert "killing what is left" not in d.log()
+    assert "stopping with SIGTERM" in d.log()
+
+
 # --------------------------------------------------------------------------
 # many clients
 

@@ -482,3 +482,12 @@ def test_ring_keeps_the_last_lines_within_its_bound():
     assert stream.ring_size <= RING_BYTES
     lines = stream.last_lines(10**6)
     assert lines[-1] == b"0099999" and all(len(line) == 7 for line in lines)
+
+
+def test_a_fifo_nobody_reads_does_not_hang_superd(superd_factory, tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    d = superd_factory(f'[program.talker]\ncommand = ["sh", "-c", "while true; do echo x; sleep 0.1; done"]\nstdout = "{fifo}"\nstartsecs = 0\n')
+    assert d.state_of("talker") == "running"
+    wait_until(lambda: "cannot open" in d.log(), 5, what="the open failure to be reported")
+    assert d.call("state")["state"] == "running"

@@ -478,3 +478,10 @@ def test_no_restart_while_superd_shuts_down() -> None:
     die(p, rt, exit_status(1))
     assert p.state is S.EXITED
     assert rt.pending() == []
+
+
+def test_a_retired_process_never_starts_again() -> None:
+    p, rt = make(startsecs=0)
+    p.retired = True
+    assert not p.start()
+    assert p.state is S.STOPPED and rt.transitions == []

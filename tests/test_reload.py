@@ -140,3 +140,27 @@ def test_removed_program_stops_with_its_own_stop_settings(superd_factory, tmp_pa
     rewrite(d, tmp_path, '[program.other]\ncommand = "sleep 1000"\nstartsecs = 0\n')
     assert d.call("reload")["removed"] == ["graceful"]
     assert notes.read_text().split() == ["got-usr1"]
+
+
+def test_shutdown_during_a_reload_stays_graceful(superd_factory, tmp_path):
+    # "slow" takes a while to stop, so the reload is still waiting for it when
+    # the shutdown begins; the shutdown must not trip over the reload.
+    slow = tmp_path / "prog_slow.sh"
+    slow.write_text("#!/bin/sh\ntrap 'sleep 1; exit 0' TERM\nwhile true; do sleep 0.05; done\n")
+    slow.chmod(0o755)
+    d = superd_factory(
+        f'[program.slow]\ncommand = "{slow}"\nstartsecs = 0\npriority = 999\n'
+        '[program.gone]\ncommand = "sleep 1000"\nstartsecs = 0\npriority = 1\n'
+        '[program.stays]\ncommand = "sleep 1000"\nstartsecs = 0\npriority = 1\n'
+    )
+    rewrite(
+        d,
+        tmp_path,
+        f'[program.slow]\ncommand = "{slow}"\nstartsecs = 0\npriority = 999\nstopwaitsecs = 9\n'
+        '[program.stays]\ncommand = "sleep 1000"\nstartsecs = 0\npriority = 1\n',
+    )
+    d.signal(signal.SIGHUP)
+    wait_until(lambda: "reload: added" in d.log(), 5)
+    d.signal(signal.SIGTERM)
+    assert d.wait_exit(20) == 0
+    assert "shutdown failed" not in d.log()
