@@ -15,6 +15,7 @@ This module is imported by superctl: keep it stdlib-only and cheap to import.
 from __future__ import annotations
 
 import glob
+from collections import ChainMap
 import grp
 import math
 import os
@@ -651,12 +652,19 @@ def _check_top_level(data: dict[str, Any], allowed: tuple[str, ...], file: str |
             problems.append(Problem(file, key, f"expected a table, got {_show(value)}"))
 
 
+#: The longest path a Unix socket address holds (sun_path less its final NUL).
+SOCKET_PATH_MAX = 107
+
+
 def _read_daemon(table: dict[str, Any], base: str, file: str | None,
                  environ: Mapping[str, str], problems: list[Problem]) -> DaemonSettings:
     values = default_paths(environ=environ) | _read_table(table, DAEMON_KEYS, "superd", file, problems)
     for key in ("socket", "run_dir", "logs_dir"):
         if values[key]:
             values[key] = _absolute(values[key], base)
+    if len(os.fsencode(values["socket"])) > SOCKET_PATH_MAX:
+        problems.append(Problem(file, "superd.socket", f"the path {_quote(values['socket'])} is longer than "
+                                f"the {SOCKET_PATH_MAX} bytes a Unix socket address can hold"))
     values["include"] = tuple(_absolute(pattern, base) for pattern in values.get("include", ()))
     return DaemonSettings(**values)
 
@@ -694,8 +702,9 @@ def _instance(program: ProgramConfig, num: int, base: str, environ: Mapping[str,
               problems: list[Problem]) -> InstanceConfig:
     """Process ``num`` of ``program``, with ${} expanded and paths made absolute."""
     name = program.name if program.numprocs == 1 else f"{program.name}_{num}"
-    variables = {**environ, "SUPERD_PROCESS_NAME": name,
-                 "SUPERD_PROCESS_NUM": str(num), "SUPERD_GROUP": program.name}
+    # A view, not a copy of the whole environment for every instance.
+    variables = ChainMap({"SUPERD_PROCESS_NAME": name, "SUPERD_PROCESS_NUM": str(num),
+                          "SUPERD_GROUP": program.name}, environ)
     where = f"program.{_dotted(program.name)}"
 
     def x(text: str, key: str, required: bool = True) -> str:

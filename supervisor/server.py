@@ -186,7 +186,7 @@ class ControlServer:
                 self._serve, path=self.path, limit=protocol.MAX_LINE, backlog=1024
             )
         except OSError as exc:
-            raise ServerError(f"cannot listen on {self.path}: {exc.strerror}") from None
+            raise ServerError(f"cannot listen on {self.path}: {exc.strerror or exc}") from None
         finally:
             os.umask(old_umask)
         os.chmod(self.path, self.mode)

@@ -866,3 +866,10 @@ def test_module_imports_only_the_standard_library():
                  if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
     assert imported - {"__future__"} <= set(sys.stdlib_module_names) | {"tomllib", "tomli"}
     assert not imported & {"asyncio", "psutil", "click", "json", "subprocess"}
+
+
+def test_socket_path_longer_than_a_unix_address_can_hold_is_refused(tmp_path):
+    long_path = "/tmp/" + "s" * 120 + ".sock"
+    with pytest.raises(config.ConfigError) as info:
+        parse({"superd": {"socket": long_path}}, str(tmp_path / "c.toml"), {})
+    assert "superd.socket" in str(info.value) and "107 bytes" in str(info.value)
