@@ -82,7 +82,6 @@ class Reaper:
 
     def __init__(self, on_exit: Callable[[int, int], None]) -> None:
         self.on_exit = on_exit
-        self.orphans_reaped = 0
 
     def reap(self) -> None:
         while True:

@@ -28,9 +28,6 @@ STARTABLE_STATES = frozenset(
     {ProcessState.STOPPED, ProcessState.EXITED, ProcessState.FATAL, ProcessState.BACKOFF}
 )
 
-#: States in which nothing will change unless someone asks.
-RESTING_STATES = frozenset({ProcessState.STOPPED, ProcessState.EXITED, ProcessState.FATAL})
-
 
 class DaemonState(str, enum.Enum):
     STARTING = "starting"

@@ -24,7 +24,7 @@ from .config import Config, ConfigError, InstanceConfig, load
 from . import output
 from .notify import Notifier, monotonic_usec
 from .reload import RESTART_ONLY, compare
-from .process import Process, SpawnError, signal_name
+from .process import Process, SpawnError, describe_status, signal_name
 from .states import ACTIVE_STATES, DaemonState, ProcessState
 
 log = logging.getLogger("superd")
@@ -214,9 +214,7 @@ class Supervisor:
 
     def _on_usr2(self) -> None:
         log.info("SIGUSR2: reopening log files")
-        reopen = getattr(self, "reopen_logs", None)
-        if reopen is not None:
-            reopen()
+        self.reopen_logs()
 
     # ------------------------------------------------------------------ Runtime
 
@@ -394,7 +392,7 @@ class Supervisor:
     def _collected(self, pid: int, status: int) -> None:
         entry = self._children.pop(pid, None)
         if entry is None:
-            log.debug("reaped orphan pid %d (%s)", pid, _status_text(status))
+            log.debug("reaped orphan pid %d (%s)", pid, describe_status(status)[1])
             for process in self.processes.values():
                 process.group_changed()
             return
@@ -592,7 +590,7 @@ class Supervisor:
         if self.single:
             (process,) = self.processes.values()
             self.exit_code = process.exit_code()
-        self._reap_stragglers()
+        self.reaper.reap()  # stragglers
         log.info("superd exits with code %d", self.exit_code)
         if self._done is not None and not self._done.done():
             self._done.set_result(self.exit_code)
@@ -646,10 +644,6 @@ class Supervisor:
         log.warning("sending SIGKILL to %d leftover process(es): %s", len(left), _pids(left))
         pid1.send_all(left, signal.SIGKILL)
         await self._poll_until(lambda: not pid1.descendants(), max(0.05, deadline - time.monotonic()))
-
-    def _reap_stragglers(self) -> None:
-        self.reaper.reap()
-
 
     # ------------------------------------------------------------------ reload
 
@@ -730,12 +724,6 @@ class Supervisor:
 
 class ReloadRefused(Exception):
     """A reload that cannot happen now (single-program mode, shutting down)."""
-
-
-def _status_text(status: int) -> str:
-    if os.WIFSIGNALED(status):
-        return f"killed by {signal_name(os.WTERMSIG(status))}"
-    return f"exit code {os.waitstatus_to_exitcode(status)}"
 
 
 def _pids(pids: list[int]) -> str:

@@ -236,6 +236,16 @@ def single_factory(tmp_path):
         handle.cleanup()
 
 
+# A program that ignores SIGTERM; it creates the file named by argv[1] once it does.
+IGNORE_TERM = """
+import signal, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+open(sys.argv[1], "w").close()
+while True:
+    time.sleep(1)
+"""
+
+
 def script(tmp_path: Path, name: str, body: str) -> str:
     """Write an executable Python script for a test program; returns its path.
 

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psutil
 import pytest
 
-from conftest import PYTHON, pid_alive, script, wait_until
+from conftest import IGNORE_TERM, PYTHON, pid_alive, script, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -31,15 +31,6 @@ def on_usr1(sig, frame):
         f.write("usr1\\n")
 signal.signal(signal.SIGUSR1, on_usr1)
 open(out + ".ready", "w").close()
-while True:
-    time.sleep(1)
-"""
-
-# Ignores SIGTERM, so that a stop has to wait for stopwaitsecs and SIGKILL.
-IGNORE_TERM = """
-import signal, sys, time
-signal.signal(signal.SIGTERM, signal.SIG_IGN)
-open(sys.argv[1], "w").close()
 while True:
     time.sleep(1)
 """

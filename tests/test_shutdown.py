@@ -8,18 +8,9 @@ import time
 import psutil
 import pytest
 
-from conftest import PYTHON, pid_alive, script, wait_until
+from conftest import IGNORE_TERM, PYTHON, pid_alive, script, wait_until
 
 pytestmark = pytest.mark.timeout(60)
-
-# A program that ignores SIGTERM (and says when it is ready to ignore it).
-IGNORE_TERM = """
-import signal, sys, time, os
-signal.signal(signal.SIGTERM, signal.SIG_IGN)
-open(sys.argv[1], "w").close()
-while True:
-    time.sleep(1)
-"""
 
 
 def ignoring_programs(tmp_path, count: int, **settings) -> str:

@@ -8,7 +8,7 @@ import time
 import psutil
 import pytest
 
-from conftest import pid_alive, script, wait_until
+from conftest import IGNORE_TERM, pid_alive, script, wait_until
 from supervisor.client import Client
 
 pytestmark = pytest.mark.timeout(30)
@@ -62,12 +62,7 @@ def test_every_catchable_signal_is_forwarded(single_factory, tmp_path):
 
 def test_term_ignoring_program_is_killed_after_stopwaitsecs(single_factory, tmp_path):
     ready = tmp_path / "ready"
-    prog = script(
-        tmp_path,
-        "deaf.py",
-        "import signal, sys, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
-        "open(sys.argv[1], 'w').close()\nwhile True: time.sleep(1)\n",
-    )
+    prog = script(tmp_path, "deaf.py", IGNORE_TERM)
     d = single_factory([prog, str(ready)], options=("--stopwaitsecs", "1"))
     wait_until(ready.exists, 10)
     began = time.monotonic()
@@ -78,12 +73,7 @@ def test_term_ignoring_program_is_killed_after_stopwaitsecs(single_factory, tmp_
 
 def test_second_term_kills_at_once(single_factory, tmp_path):
     ready = tmp_path / "ready"
-    prog = script(
-        tmp_path,
-        "deaf.py",
-        "import signal, sys, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
-        "open(sys.argv[1], 'w').close()\nwhile True: time.sleep(1)\n",
-    )
+    prog = script(tmp_path, "deaf.py", IGNORE_TERM)
     d = single_factory([prog, str(ready)], options=("--stopwaitsecs", "30"))
     wait_until(ready.exists, 10)
     d.signal(signal.SIGTERM)

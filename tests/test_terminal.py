@@ -8,7 +8,7 @@ import pexpect
 import psutil
 import pytest
 
-from conftest import PYTHON, kill_tree, pid_alive, script, wait_until
+from conftest import IGNORE_TERM, PYTHON, kill_tree, pid_alive, script, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -64,12 +64,7 @@ def test_ctrl_c_in_config_mode_is_a_graceful_shutdown(terminal, tmp_path):
 
 def test_second_ctrl_c_escalates(terminal, tmp_path):
     ready = tmp_path / "ready"
-    prog = script(
-        tmp_path,
-        "deaf.py",
-        "import signal, sys, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
-        "open(sys.argv[1], 'w').close()\nwhile True: time.sleep(1)\n",
-    )
+    prog = script(tmp_path, "deaf.py", IGNORE_TERM)
     config = tmp_path / "superd.toml"
     config.write_text(
         f'[superd]\nsocket = "{tmp_path}/s.sock"\nshutdown_timeout = 60\n'
