@@ -203,25 +203,40 @@ def test_group_that_outlives_its_leader_is_stopped_when_the_leader_exits(superd_
     wait_until(lambda: not pid_alive(child), 5, what="the leftover child to be stopped")
 
 
+def children_running(pid: int, argv: list[str]) -> list[int]:
+    """Direct children of ``pid`` running ``argv`` (processes may vanish meanwhile)."""
+    found = []
+    for child in psutil.Process(pid).children():
+        try:
+            if child.cmdline() == argv:
+                found.append(child.pid)
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+def zombie_children(pid: int) -> list[int]:
+    found = []
+    for child in psutil.Process(pid).children(recursive=True):
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE:
+                found.append(child.pid)
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
 def test_orphans_come_back_to_superd_and_are_reaped(superd_factory, tmp_path):
     # The program double-forks children that exit later, after their parent is gone.
     d = superd_factory(
-        '[program.forker]\ncommand = ["sh", "-c", "for i in 1 2 3 4 5; do (sleep 1 &) ; done; sleep 1000"]\n'
+        '[program.forker]\ncommand = ["sh", "-c", "for i in 1 2 3 4 5; do (sleep 2 &) ; done; sleep 1000"]\n'
         "startsecs = 0\n"
     )
     d.wait_state("forker", "running")
 
-    def adopted():
-        return [k for k in psutil.Process(d.pid).children() if k.name() == "sleep"]
-
     # As a child subreaper, superd becomes the orphans' parent...
-    assert len(wait_until(lambda: len(adopted()) == 5 and adopted(), 10, what="orphans to be adopted")) == 5
-
+    wait_until(lambda: len(children_running(d.pid, ["sleep", "2"])) == 5, 10, what="5 orphans adopted by superd")
     # ...and reaps them when they exit: no zombie stays behind.
-    def reaped():
-        return not [k for k in psutil.Process(d.pid).children() if k.name() == "sleep"]
-
-    wait_until(reaped, 10, what="orphans to be reaped")
-    zombies = [k for k in psutil.Process(d.pid).children(recursive=True) if k.status() == psutil.STATUS_ZOMBIE]
-    assert zombies == []
+    wait_until(lambda: not children_running(d.pid, ["sleep", "2"]), 10, what="the orphans to be reaped")
+    wait_until(lambda: not zombie_children(d.pid), 5, what="no zombie under superd")
     assert d.state_of("forker") == "running"
