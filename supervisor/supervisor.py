@@ -74,6 +74,7 @@ class Supervisor:
         self._state_scheduled = False
         self._recovered = False  # the previous superd's state file has been dealt with
         self._tasks: set[asyncio.Task] = set()
+        self._handled: set[int] = set()  # signals with a handler installed
         self._reload_lock = asyncio.Lock()
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future]] = []
         self._check_scheduled = False
@@ -167,32 +168,36 @@ class Supervisor:
     # ------------------------------------------------------------------ signals
 
     def _install_signals(self) -> None:
-        loop = self.loop
-        loop.add_signal_handler(signal.SIGCHLD, self.reaper.reap)
+        self._handle(signal.SIGCHLD, self.reaper.reap)
         if self.single:
             for sig in pid1.forwardable_signals():
                 if sig in (signal.SIGTERM, signal.SIGINT):
-                    loop.add_signal_handler(sig, self.request_shutdown, f"SIG{sig.name[3:]}", sig)
+                    self._handle(sig, self.request_shutdown, f"SIG{sig.name[3:]}", sig)
                 else:
-                    loop.add_signal_handler(sig, self._forward, sig)
+                    self._handle(sig, self._forward, sig)
             if self.foreground_tty is not None:
                 # Handing the terminal to the program from a background group.
                 signal.signal(signal.SIGTTOU, signal.SIG_IGN)
                 signal.signal(signal.SIGTTIN, signal.SIG_IGN)
             return
-        loop.add_signal_handler(signal.SIGTERM, self.request_shutdown, "SIGTERM")
-        loop.add_signal_handler(signal.SIGINT, self.request_shutdown, "SIGINT")
-        loop.add_signal_handler(signal.SIGQUIT, self.quit_now, "SIGQUIT")
-        loop.add_signal_handler(signal.SIGHUP, self._on_hup)
-        loop.add_signal_handler(signal.SIGUSR2, self._on_usr2)
-        loop.add_signal_handler(signal.SIGUSR1, self._ignored, signal.SIGUSR1)
+        self._handle(signal.SIGTERM, self.request_shutdown, "SIGTERM")
+        self._handle(signal.SIGINT, self.request_shutdown, "SIGINT")
+        self._handle(signal.SIGQUIT, self.quit_now, "SIGQUIT")
+        self._handle(signal.SIGHUP, self._on_hup)
+        self._handle(signal.SIGUSR2, self._on_usr2)
+        self._handle(signal.SIGUSR1, self._ignored, signal.SIGUSR1)
+
+    def _handle(self, sig: int, callback, *args) -> None:
+        self.loop.add_signal_handler(sig, callback, *args)
+        self._handled.add(sig)
 
     def _remove_signals(self) -> None:
-        for sig in signal.valid_signals():
+        for sig in self._handled:
             try:
                 self.loop.remove_signal_handler(sig)
             except (ValueError, RuntimeError):
                 pass
+        self._handled.clear()
 
     def _forward(self, sig: int) -> None:
         for process in self.processes.values():
@@ -621,6 +626,8 @@ class Supervisor:
             )
             for process in members:
                 process.stop(budget, sig)
+            if index == 0:
+                pid1.warm_up()  # while the programs are stopping, not after
             limit = min(end - now, budget + KILL_WAIT)
             if not await self.wait_for(lambda: not any(p.active for p in members), max(0.0, limit)):
                 stuck = [p.name for p in members if p.active]
