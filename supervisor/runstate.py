@@ -132,8 +132,17 @@ class RunDir:
             log.warning("cannot remove the state file %s: %s", self.state_path, exc.strerror)
 
 
+def boot_id() -> Optional[str]:
+    """This boot's identity: pids and start times only mean something within one boot."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
 def superd_record() -> dict:
-    return {"pid": os.getpid(), "start": tracking.start_time(os.getpid())}
+    return {"pid": os.getpid(), "start": tracking.start_time(os.getpid()), "boot": boot_id()}
 
 
 # --------------------------------------------------------------------------
@@ -359,6 +368,13 @@ async def recover(rundir: RunDir, config: Config, hurry: Callable[[], bool] = la
     if state is None:
         return
     old = state.get("superd") if isinstance(state.get("superd"), dict) else {}
+    recorded_boot, this_boot = old.get("boot"), boot_id()
+    if recorded_boot and this_boot and recorded_boot != this_boot:
+        # A run_dir on persistent storage survived a reboot: nothing it names
+        # can still be running, and its pids may now be anyone's.
+        log.info("recovery: the state file is from an earlier boot; nothing to stop")
+        rundir.remove()
+        return
     leftovers = find_leftovers(state, config)
     root = _safe_root(state)
     if leftovers:

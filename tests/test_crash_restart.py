@@ -19,7 +19,7 @@ import pytest
 
 from conftest import PYTHON, pid_alive, script, wait_until
 from test_cgroups import FORKER, mode, setting  # noqa: F401  (mode is a fixture)
-from supervisor import tracking
+from supervisor import runstate, tracking
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -158,3 +158,25 @@ def test_the_state_file_names_each_running_process(superd_factory, tmp_path):
     d.call("start", names=["b"])
     wait_until(lambda: "b" in {e["name"] for e in json.loads((tmp_path / "run" / "superd.state").read_text())["processes"]}, 5)
     assert not list((tmp_path / "run").glob("*.tmp"))
+
+
+def test_a_state_file_from_an_earlier_boot_is_not_acted_on(superd_factory, tmp_path):
+    # Even an exact pid + start-time match means nothing across a reboot.
+    stranger = subprocess.Popen(["sleep", "1000"])
+    try:
+        start = wait_until(lambda: tracking.start_time(stranger.pid), 5)
+        run = tmp_path / "run"
+        run.mkdir()
+        (run / "superd.state").write_text(json.dumps({
+            "version": 1, "superd": {"pid": 999999, "start": 1, "boot": "00000000-0000-0000-0000-000000000000"},
+            "mode": "tree", "cgroup_root": None,
+            "processes": [{"name": "web", "pid": stranger.pid, "start": start, "pgid": stranger.pid,
+                           "cgroup": None, "token": "999999.1.web"}],
+        }))
+        d = superd_factory('[program.web]\ncommand = "sleep 1000"\nstartsecs = 0\n')
+        assert "from an earlier boot" in d.log()
+        assert stranger.poll() is None and pid_alive(stranger.pid)
+        assert json.loads((run / "superd.state").read_text())["superd"]["boot"] == runstate.boot_id()
+    finally:
+        stranger.kill()
+        stranger.wait()
