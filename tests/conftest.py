@@ -222,6 +222,25 @@ def superd_factory(tmp_path):
 
 
 @pytest.fixture
+def graceful_superd(superd_factory):
+    """``superd_factory`` whose superds end with SIGTERM, not SIGKILL: superd
+    reaps its own programs at once, where killed ones would be left to this
+    machine's init. (The factory's kill-by-pid clean-up still runs after.)"""
+    started: list[Superd] = []
+
+    def start(*args, **kwargs) -> Superd:
+        handle = superd_factory(*args, **kwargs)
+        started.append(handle)
+        return handle
+
+    yield start
+    for handle in started:
+        if handle.proc.poll() is None:
+            handle.signal(signal.SIGTERM)
+            handle.wait_exit(15)
+
+
+@pytest.fixture
 def single_factory(tmp_path):
     """Start superd in single-program mode: ``superd [opts] -- argv``."""
     started: list[Superd] = []

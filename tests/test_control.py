@@ -63,21 +63,21 @@ def live_pids_of(command_part: str) -> list[int]:
 
 
 @pytest.fixture
-def superd(superd_factory):
-    """``superd_factory`` that ends its superds gracefully: superd reaps its
-    own programs at once, where killed ones would wait for this machine's init."""
-    started = []
+def superd(graceful_superd):
+    return graceful_superd
 
-    def start(*args, **kwargs):
-        d = superd_factory(*args, **kwargs)
-        started.append(d)
-        return d
 
-    yield start
-    for d in started:
-        if d.proc.poll() is None:
-            d.signal(signal.SIGTERM)
-            d.wait_exit(15)
+def stubborn(superd, tmp_path, stopwaitsecs: float):
+    """superd with one program, "stubborn", that ignores SIGTERM (ready to be stopped)."""
+    ignorer = script(tmp_path, "ignore_term.py", IGNORE_TERM)
+    d = superd(f"""
+        [program.stubborn]
+        command = ["{ignorer}", "{tmp_path}/ready"]
+        startsecs = 0
+        stopwaitsecs = {stopwaitsecs}
+    """)
+    wait_until(lambda: (tmp_path / "ready").exists(), what="the program to ignore TERM")
+    return d
 
 
 @pytest.fixture
@@ -269,14 +269,7 @@ def test_failing_start_exits_1_with_the_reason(basic):
 
 
 def test_stop_returns_when_the_old_pid_is_gone(superd, tmp_path):
-    ignorer = script(tmp_path, "ignore_term.py", IGNORE_TERM)
-    d = superd(f"""
-        [program.stubborn]
-        command = ["{ignorer}", "{tmp_path}/ready"]
-        startsecs = 0
-        stopwaitsecs = 1
-    """)
-    wait_until(lambda: (tmp_path / "ready").exists(), what="the program to ignore TERM")
+    d = stubborn(superd, tmp_path, stopwaitsecs=1)
     pid = d.status("stubborn")["stubborn"]["pid"]
     began = time.monotonic()
     r = ctl(d, "stop", "stubborn")
@@ -291,14 +284,7 @@ def test_stop_returns_when_the_old_pid_is_gone(superd, tmp_path):
 
 
 def test_stop_no_wait_returns_at_once(superd, tmp_path):
-    ignorer = script(tmp_path, "ignore_term.py", IGNORE_TERM)
-    d = superd(f"""
-        [program.stubborn]
-        command = ["{ignorer}", "{tmp_path}/ready"]
-        startsecs = 0
-        stopwaitsecs = 1.5
-    """)
-    wait_until(lambda: (tmp_path / "ready").exists(), what="the program to ignore TERM")
+    d = stubborn(superd, tmp_path, stopwaitsecs=1.5)
     pid = d.status("stubborn")["stubborn"]["pid"]
     r = ctl(d, "stop", "--no-wait", "stubborn")
     assert (r.returncode, r.stdout) == (0, "stubborn: stopping\n")
@@ -450,14 +436,7 @@ def test_shutdown_returns_when_superd_is_gone(basic):
 
 
 def test_shutdown_no_wait_and_a_second_shutdown(superd, tmp_path):
-    ignorer = script(tmp_path, "ignore_term.py", IGNORE_TERM)
-    d = superd(f"""
-        [program.stubborn]
-        command = ["{ignorer}", "{tmp_path}/ready"]
-        startsecs = 0
-        stopwaitsecs = 1.5
-    """)
-    wait_until(lambda: (tmp_path / "ready").exists(), what="the program to ignore TERM")
+    d = stubborn(superd, tmp_path, stopwaitsecs=1.5)
     pid = d.status("stubborn")["stubborn"]["pid"]
     began = time.monotonic()
     r = ctl(d, "shutdown", "--no-wait")
@@ -481,14 +460,7 @@ def test_two_shutdowns_in_one_batch_stay_graceful(superd, tmp_path):
     import json
     import socket as socketlib
 
-    ignorer = script(tmp_path, "ignore_term.py", IGNORE_TERM)
-    d = superd(f"""
-        [program.stubborn]
-        command = ["{ignorer}", "{tmp_path}/ready"]
-        startsecs = 0
-        stopwaitsecs = 1
-    """)
-    wait_until(lambda: (tmp_path / "ready").exists(), what="the program to ignore TERM")
+    d = stubborn(superd, tmp_path, stopwaitsecs=1)
     batch = [{"jsonrpc": "2.0", "id": i, "method": "shutdown"} for i in (1, 2)]
     with socketlib.socket(socketlib.AF_UNIX) as sock:
         sock.connect(str(d.socket))

@@ -37,13 +37,12 @@ NOBODY = 65534
 
 
 @pytest.fixture
-def superd(superd_factory, tmp_path):
+def superd(graceful_superd, tmp_path):
     """Start superd with two running programs; ends it gracefully afterwards."""
-    started = []
     prog = script(tmp_path, "sleeper.py", SLEEPER)
 
     def start(daemon: str = ""):
-        d = superd_factory(f"""
+        d = graceful_superd(f"""
             [program.alpha]
             command = ["{prog}"]
             startsecs = 0
@@ -51,17 +50,12 @@ def superd(superd_factory, tmp_path):
             command = ["{prog}"]
             startsecs = 0
         """, daemon=daemon)
-        started.append(d)
         d.wait_state("alpha", "running")
         d.wait_state("beta", "running")
         d.pids = {name: p["pid"] for name, p in d.status().items()}
         return d
 
-    yield start
-    for d in started:
-        if d.proc.poll() is None:
-            d.signal(signal.SIGTERM)
-            d.wait_exit(15)
+    return start
 
 
 def assert_healthy(d) -> None:
