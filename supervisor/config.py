@@ -25,7 +25,7 @@ import shlex
 import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from functools import cached_property
 from typing import Any, NamedTuple
@@ -37,6 +37,8 @@ else:
 
 __all__ = [
     "Autorestart",
+    "ReadyCheck",
+    "StopStep",
     "Config",
     "ConfigError",
     "DaemonSettings",
@@ -51,6 +53,7 @@ __all__ = [
     "parse",
     "parse_signal",
     "parse_size",
+    "parse_tcp_target",
     "read_socket_path",
     "single_program",
 ]
@@ -320,6 +323,96 @@ def _exitcodes(value: Any) -> frozenset[int]:
     return frozenset(_array(_integer(0, 255), "an array of exit codes")(value))
 
 
+def _table(value: Any, keys: Mapping[str, Check], what: str, required: Sequence[str] = ()) -> dict[str, Any]:
+    """An inline table whose keys are all known; problems are keyed ``.key``."""
+    if not isinstance(value, dict):
+        raise _expected(what, value)
+    values, errors = {}, []
+    for key, raw in value.items():
+        if key not in keys:
+            errors.append((f".{_dotted(key)}", "unknown key; expected one of " + ", ".join(keys)))
+            continue
+        try:
+            values[key] = keys[key](raw)
+        except Invalid as e:
+            errors += [(f".{_dotted(key)}{at}", message) for at, message in e.errors]
+    errors += [(f".{key}", "missing") for key in required if key not in value]
+    if errors:
+        raise Invalid.of(errors)
+    return values
+
+
+_READY_WHAT = ('"notify", "tcp:PORT", "tcp:HOST:PORT", { exec = "cmd", interval = 1, timeout = 5 } '
+               'or { tcp = "HOST:PORT", interval = 0.1, timeout = 1 }')
+_PROBE_KEYS: dict[str, Check] = {"interval": _number(0, above=True), "timeout": _number(0, above=True)}
+
+
+def _tcp_target(value: Any) -> str:
+    """A tcp readiness target as written: a port or "HOST:PORT" (checked once expanded)."""
+    if _is_int(value):
+        return str(value)
+    return _string(value)
+
+
+def _ready(value: Any) -> ReadyCheck:
+    """``ready``: how superd knows the program is ready (strings expanded later)."""
+    if isinstance(value, str):
+        if value.lower() == "notify":
+            return ReadyCheck("notify")
+        if value.lower().startswith("tcp:") and value[4:]:
+            return ReadyCheck("tcp", target=value[4:], interval=TCP_INTERVAL, timeout=TCP_TIMEOUT)
+        raise _expected(_READY_WHAT, value)
+    if isinstance(value, dict) and "exec" in value:
+        values = _table(value, {"exec": _command, **_PROBE_KEYS}, _READY_WHAT)
+        return ReadyCheck("exec", command=values["exec"], interval=values.get("interval", EXEC_INTERVAL),
+                          timeout=values.get("timeout", EXEC_TIMEOUT))
+    if isinstance(value, dict) and "tcp" in value:
+        values = _table(value, {"tcp": _tcp_target, **_PROBE_KEYS}, _READY_WHAT)
+        return ReadyCheck("tcp", target=values["tcp"], interval=values.get("interval", TCP_INTERVAL),
+                          timeout=values.get("timeout", TCP_TIMEOUT), key="ready.tcp")
+    raise _expected(_READY_WHAT, value)
+
+
+def parse_tcp_target(text: str) -> tuple[str, int]:
+    """``"8000"``, ``"db:5432"``, ``"[::1]:8000"`` -> (host, port); host defaults to 127.0.0.1."""
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host = ""
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not port.isdecimal() or not 0 < int(port) < 65536:
+        raise Invalid(f"expected a TCP port from 1 to 65535 in {_quote(text)}")
+    if sep and not host:
+        raise Invalid(f"expected HOST:PORT or PORT, got {_quote(text)}")
+    return host or "127.0.0.1", int(port)
+
+
+_STEP_WHAT = '{ signal = "TERM", wait = 10 } or { exec = "cmd", wait = 10 }'
+
+
+def _stop_step(value: Any) -> StopStep:
+    if isinstance(value, dict) and "exec" in value:
+        values = _table(value, {"exec": _command, "wait": _number(0)}, _STEP_WHAT, ("wait",))
+        return StopStep(command=values["exec"], wait=values["wait"])
+    values = _table(value, {"signal": parse_signal, "wait": _number(0)}, _STEP_WHAT, ("signal", "wait"))
+    return StopStep(signal=values["signal"], wait=values["wait"])
+
+
+def _stop_sequence(value: Any) -> tuple[StopStep, ...]:
+    steps = _array(_stop_step, "an array of steps like " + _STEP_WHAT)(value)
+    if not steps:
+        raise Invalid("expected at least one step (after the last one, SIGKILL)")
+    return steps
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    names = _array(_string, "an array of program names")(value)
+    for i, name in enumerate(names):
+        if names.index(name) != i:
+            raise Invalid(f"{_quote(name)} is listed twice", f"[{i}]")
+    return names
+
+
 # --------------------------------------------------------------------------
 # Public value parsers
 
@@ -406,6 +499,49 @@ class Autorestart(str, Enum):
     UNEXPECTED = "unexpected"   # when its exit code is not in ``exitcodes``
 
 
+#: Probe defaults: a TCP connect is cheap and quick, a command less so.
+TCP_INTERVAL, TCP_TIMEOUT = 0.1, 1.0
+EXEC_INTERVAL, EXEC_TIMEOUT = 1.0, 5.0
+
+
+@dataclass(frozen=True)
+class ReadyCheck:
+    """``ready``: "notify" (sd_notify READY=1), "tcp" (a connect succeeds) or
+    "exec" (a command exits 0). In a program, ``target`` and ``command`` are as
+    written; in an instance they are expanded and ``host``/``port`` are set."""
+
+    kind: str
+    target: str = ""                   # tcp: "PORT" or "HOST:PORT"
+    command: tuple[str, ...] = ()      # exec
+    interval: float = 0.0              # seconds between probes (tcp, exec)
+    timeout: float = 0.0               # seconds one probe may take
+    host: str = ""
+    port: int = 0
+    key: str = field(default="ready", compare=False, repr=False)  # where it was written, for messages
+
+    def __str__(self) -> str:
+        if self.kind == "tcp":
+            host = f"[{self.host}]" if ":" in self.host else self.host
+            return f"tcp:{host}:{self.port}" if self.port else f"tcp:{self.target}"
+        if self.kind == "exec":
+            return "exec " + shlex.join(self.command)
+        return self.kind
+
+
+@dataclass(frozen=True)
+class StopStep:
+    """One step of a stop: send ``signal`` (or run ``command``), then wait up to
+    ``wait`` seconds for the program to be gone before the next step."""
+
+    signal: signal.Signals | None = None
+    command: tuple[str, ...] = ()
+    wait: float = 10.0
+
+    def __str__(self) -> str:
+        what = self.signal.name if self.signal is not None else shlex.join(self.command)
+        return f"{what}, wait {self.wait:g}s"
+
+
 @dataclass(frozen=True, kw_only=True)
 class DaemonSettings:
     """The ``[superd]`` table; paths are absolute. ``socket == ""``: no control socket."""
@@ -457,6 +593,11 @@ class ProgramConfig:
     stdout_backups: int = 10
     stderr_maxbytes: int = 50 << 20
     stderr_backups: int = 10
+    ready: ReadyCheck | None = None    # None: ready once running (after startsecs)
+    ready_timeout: float = 60.0        # not ready by then: a failed start
+    depends_on: tuple[str, ...] = ()   # programs that must be ready before this one starts
+    stop_sequence: tuple[StopStep, ...] = ()   # empty: the one step (stopsignal, stopwaitsecs)
+    stop_command: tuple[str, ...] = ()  # run first when stopping, like systemd's ExecStop
     source: str | None = None          # the file it came from
 
 
@@ -473,6 +614,16 @@ class InstanceConfig:
     directory: str | None        # absolute
     stdout: str                  # "auto" | "console" | "null" | absolute path
     stderr: str                  # same, or "stdout"
+    ready: ReadyCheck | None = None       # expanded, tcp host and port parsed
+    stop_steps: tuple[StopStep, ...] = ()  # expanded; empty: (stopsignal, stopwaitsecs)
+
+    def stop_plan(self) -> tuple[StopStep, ...]:
+        """The steps of a stop, SIGKILL after the last."""
+        return self.stop_steps or (StopStep(self.program.stopsignal, wait=self.program.stopwaitsecs),)
+
+    def stop_time(self) -> float:
+        """The longest a stop waits before SIGKILL."""
+        return sum(step.wait for step in self.stop_plan())
 
 
 @dataclass(frozen=True)
@@ -540,6 +691,11 @@ PROGRAM_KEYS: dict[str, Check] = {
     "stdout_backups": _integer(0),
     "stderr_maxbytes": parse_size,
     "stderr_backups": _integer(0),
+    "ready": _ready,
+    "ready_timeout": _number(0, above=True),
+    "depends_on": _names,
+    "stop_sequence": _stop_sequence,
+    "stop_command": _command,
 }
 
 
@@ -684,6 +840,12 @@ def _read_program(name: str, table: dict[str, Any], file: str | None,
     values = _read_table(table, PROGRAM_KEYS, where, file, problems)
     if "command" not in table:
         problems.append(Problem(file, where + ".command", "missing; every program needs a command"))
+    if "stop_sequence" in values:
+        for key in ("stopsignal", "stopwaitsecs", "stop_command"):
+            if key in values:
+                hint = ('add it as a first step { exec = ..., wait = ... }' if key == "stop_command"
+                        else "the sequence says which signals and how long")
+                problems.append(Problem(file, f"{where}.{key}", f"not with stop_sequence: {hint}"))
     if len(problems) > count:
         return None
     values.setdefault("killasgroup", values.get("stopasgroup", False))
@@ -722,6 +884,28 @@ def _instance(program: ProgramConfig, num: int, base: str, environ: Mapping[str,
         value = x(getattr(program, stream), stream)
         return value if value in STREAM_WORDS[stream] else _absolute(value, base)
 
+    def argv(command: tuple[str, ...], key: str) -> tuple[str, ...]:
+        return tuple(x(arg, f"{key}[{i}]", required=i == 0) for i, arg in enumerate(command))
+
+    ready = program.ready
+    if ready is not None and ready.kind == "tcp":
+        try:
+            host, port = parse_tcp_target(x(ready.target, ready.key))
+        except Invalid as e:
+            problems.append(Problem(program.source, f"{where}.{ready.key}", str(e)))
+            host, port = "", 0
+        ready = replace(ready, host=host, port=port)
+    elif ready is not None and ready.kind == "exec":
+        ready = replace(ready, command=argv(ready.command, "ready.exec"))
+    steps = program.stop_sequence
+    if program.stop_command:
+        steps = (StopStep(command=program.stop_command, wait=program.stopwaitsecs),
+                 StopStep(program.stopsignal, wait=program.stopwaitsecs))
+    steps = tuple(replace(step, command=argv(step.command, f"stop_sequence[{i}].exec"))
+                  if step.command and program.stop_sequence else
+                  replace(step, command=argv(step.command, "stop_command")) if step.command else step
+                  for i, step in enumerate(steps))
+
     return InstanceConfig(
         name=name, group=program.name, num=num, program=program,
         command=tuple(x(arg, f"command[{i}]", required=i == 0)
@@ -730,7 +914,7 @@ def _instance(program: ProgramConfig, num: int, base: str, environ: Mapping[str,
                           for key, value in program.environment),
         directory=None if program.directory is None else _absolute(
             x(program.directory, "directory"), base),
-        stdout=output("stdout"), stderr=output("stderr"))
+        stdout=output("stdout"), stderr=output("stderr"), ready=ready, stop_steps=steps)
 
 
 def _check_names(instances: Sequence[InstanceConfig], problems: list[Problem]) -> None:
@@ -743,6 +927,52 @@ def _check_names(instances: Sequence[InstanceConfig], problems: list[Problem]) -
                 problems.append(Problem(inst.program.source, f"program.{_dotted(inst.group)}",
                                         f"the name {_quote(name)} is used twice: by "
                                         f"{_role(first, name)} and by {_role(inst, name)}"))
+
+
+def _check_dependencies(programs: Mapping[str, ProgramConfig], problems: list[Problem]) -> None:
+    """``depends_on`` names programs that exist, and no program waits for itself."""
+    for program in programs.values():
+        for i, name in enumerate(program.depends_on):
+            if name not in programs:
+                known = ", ".join(sorted(programs)) or "none"
+                problems.append(Problem(program.source, f"program.{_dotted(program.name)}.depends_on[{i}]",
+                                        f"no program named {_quote(name)} (programs: {known})"))
+    seen: set[str] = set()
+    for start in sorted(programs):
+        cycle = _find_cycle(start, programs, seen)
+        if cycle:
+            seen.update(cycle)  # one report a cycle
+            first = programs[cycle[0]]
+            problems.append(Problem(first.source, f"program.{_dotted(first.name)}.depends_on",
+                                    "dependency cycle: " + " -> ".join(cycle)))
+
+
+def _find_cycle(start: str, programs: Mapping[str, ProgramConfig], done: set[str]) -> list[str]:
+    """A dependency cycle reachable from ``start`` (``[a, b, a]``), or ``[]``.
+
+    Depth first, without recursion; programs in ``done`` were searched already.
+    """
+    path: list[str] = []
+    on_path: set[str] = set()
+    stack: list[tuple[str, int]] = [(start, 0)]
+    while stack:
+        name, index = stack.pop()
+        if index == 0:
+            if name in on_path:
+                return path[path.index(name):] + [name]
+            if name in done or name not in programs:
+                continue
+            path.append(name)
+            on_path.add(name)
+        deps = programs[name].depends_on
+        if index < len(deps):
+            stack.append((name, index + 1))
+            stack.append((deps[index], 0))
+        else:
+            path.pop()
+            on_path.discard(name)
+            done.add(name)
+    return []
 
 
 def _role(inst: InstanceConfig, name: str) -> str:
@@ -791,6 +1021,7 @@ def parse(data: dict[str, Any], path: str | None, environ: Mapping[str, str] | N
             if program is not None:
                 programs[name] = program
 
+    _check_dependencies(programs, problems)
     instances = [_instance(program, num, folders[program.name], environ, problems)
                  for program in sorted(programs.values(), key=lambda p: p.name)
                  for num in range(program.numprocs)]

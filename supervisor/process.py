@@ -20,7 +20,20 @@ The rules are supervisord's, minus its known flaws:
   too; at the deadline everything is killed;
 * what a process leaves behind when it exits on its own is stopped the same
   way (stopsignal, stopwaitsecs, SIGKILL) before the exit counts: a restart
-  never runs next to the remains of the run before it.
+  never runs next to the remains of the run before it;
+* a stop is a sequence of steps (a signal or a command, then a wait for the
+  program to be gone), SIGKILL after the last; stopsignal and stopwaitsecs
+  are the one-step form. A shorter time (shutdown compression) shrinks every
+  step's wait in proportion;
+* a program with a readiness check (``ready``) stays STARTING until it is
+  ready and startsecs has passed; not ready within ``ready_timeout`` is a
+  failed start (stopped, then BACKOFF like any failed start). Without a check
+  it is ready once RUNNING. A running program may report itself not ready
+  (sd_notify RELOADING=1 or STOPPING=1) and ready again (READY=1);
+* a program with ``depends_on`` is spawned only once every dependency is
+  ready (or has exited for good with an expected code, the "oneshot" case);
+  until then it is STARTING without a pid, and a dependency that fails for
+  good makes it FATAL.
 """
 
 from __future__ import annotations
@@ -30,7 +43,7 @@ import signal
 import time
 from typing import Callable, Optional, Protocol
 
-from .config import Autorestart, InstanceConfig
+from .config import Autorestart, InstanceConfig, StopStep
 from .states import ACTIVE_STATES, STARTABLE_STATES, ProcessState
 
 #: A run shorter than this (seconds from spawn) counts as a quick exit. With
@@ -81,6 +94,18 @@ class Runtime(Protocol):
     def call_later(self, delay: float, callback: Callable[[], None]) -> Timer: ...
     def restarts_allowed(self) -> bool: ...
     def state_changed(self, process: "Process", old: ProcessState) -> None: ...
+    def readiness_changed(self, process: "Process") -> None:
+        """A RUNNING process reported itself (not) ready."""
+    def watch_ready(self, process: "Process") -> None:
+        """Start the readiness check of the run just spawned; it calls
+        ``process.mark_ready()`` once the check passes."""
+    def unwatch_ready(self, process: "Process") -> None:
+        """The run's readiness no longer matters (ready, stopping or gone)."""
+    def dependencies(self, process: "Process") -> tuple[list[str], Optional[str]]:
+        """(the dependencies not ready yet, the first that failed for good or
+        None). Starts dependencies that are stopped."""
+    def run_command(self, process: "Process", command: tuple[str, ...], timeout: float) -> None:
+        """Run a stop step's command (killed after ``timeout`` seconds)."""
 
 
 def backoff_delay(attempt: int) -> float:
@@ -133,16 +158,25 @@ class Process:
         self.reason = "not started"  # why the last transition happened
         self.ended_for_good = False  # exited and will not be restarted automatically
         self.retired = False         # replaced or removed by a reload: never starts again
+        self.waiting_for: tuple[str, ...] = ()  # dependencies not ready yet (STARTING, no pid)
+        self.status_text: Optional[str] = None  # the run's last sd_notify STATUS=
+        self._ready = False          # the run passed its readiness check
+        self._startsecs_passed = False
+        self._ready_timer: Optional[Timer] = None
         self._timer: Optional[Timer] = None
-        self._stop_deadline: Optional[float] = None  # monotonic; SIGKILL when reached
+        self._steps: list[StopStep] = []  # the stop's steps after the current one
+        self._stop_deadline: Optional[float] = None  # monotonic; the current step ends
         self._kill_deadline: Optional[float] = None  # monotonic; give up waiting after SIGKILL
         self._killed = False
         self._poll = GROUP_POLL_MIN
-        self._stop_signal = signal.SIGTERM  # what the current stop sends
+        self._stop_signal: Optional[int] = None  # the last signal the current stop sent
         self._exit_text = ""        # how the leader ended, while the rest is waited for
         # An exit on its own whose remains are being stopped: (state, code,
         # text, lived), handled as an exit once nothing of the run is left.
         self._after: Optional[tuple[ProcessState, int, str, float]] = None
+        # A stop whose end counts as a failed start (not ready in time): why.
+        self._failing: Optional[str] = None
+        self._why = ""              # what the current stop is about, when not a request
 
     # -- names -------------------------------------------------------------
 
@@ -167,44 +201,36 @@ class Process:
         self.attempts = 0
         self.quick_exits = 0
         self.ended_for_good = False
-        self._spawn()
+        self._launch()
         return True
 
     def stop(self, waitsecs: Optional[float] = None, sig: Optional[int] = None) -> bool:
-        """Stop on request; ``waitsecs`` caps stopwaitsecs (shutdown compression),
-        ``sig`` replaces stopsignal (single-program mode forwards what it got).
+        """Stop on request; ``waitsecs`` caps the stop's time before SIGKILL
+        (shutdown compression), ``sig`` replaces the stop's signals
+        (single-program mode forwards what it got).
 
         Returns True when the process is (or already was) on its way to STOPPED.
         """
-        program = self.config.program
-        wait = program.stopwaitsecs if waitsecs is None else max(0.0, min(waitsecs, program.stopwaitsecs))
+        total = self.config.stop_time()
+        budget = total if waitsecs is None else max(0.0, min(waitsecs, total))
         if self.state is ProcessState.STOPPING:
-            # Stopping the remains of an exit: asked to stop, it ends stopped.
+            # Asked to stop while the remains of an exit (or a run that was
+            # not ready in time) are being stopped: it ends stopped.
             self._after = None
-            # Already stopping: a tighter deadline (shutdown compression) wins.
-            deadline = self.runtime.monotonic() + wait
-            if not self._killed and self._stop_deadline is not None and deadline < self._stop_deadline:
-                self._stop_deadline = deadline
-                if self.pid is None:
-                    self._wait_group()  # only the rest is left: it checks the deadline
-                else:
-                    self._arm_stop_timer()
+            self._failing = None
+            if not self._killed and self._stop_deadline is not None:
+                self._tighten(self.runtime.monotonic() + budget)
+            return True
+        if self.state is ProcessState.STARTING and self.pid is None:
+            self._cancel_timer()
+            self.waiting_for = ()
+            self._set(ProcessState.STOPPED, "stopped while waiting for its dependencies")
             return True
         if self.state in (ProcessState.STARTING, ProcessState.RUNNING):
-            self._cancel_timer()
-            self._stop_deadline = self.runtime.monotonic() + wait
-            self._killed = False
+            self._end_readiness()
             self._after = None
-            stopsignal = program.stopsignal if sig is None else sig
-            self._stop_signal = stopsignal
-            self._set(ProcessState.STOPPING, f"stopping with {signal_name(stopsignal)}")
-            self._send(stopsignal, program.stopasgroup)
-            if stopsignal not in (signal.SIGKILL, signal.SIGCONT):
-                self._send(signal.SIGCONT, program.stopasgroup)
-            if wait <= 0:
-                self._kill()
-            else:
-                self._arm_stop_timer()
+            steps = self.config.stop_plan() if sig is None else (StopStep(sig, wait=total),)
+            self._begin_stop(_scaled(steps, budget) if budget > 0 else ())
             return True
         if self.state is ProcessState.BACKOFF:
             self._cancel_timer()
@@ -233,21 +259,28 @@ class Process:
         """The reaper collected this process's exit status."""
         code, text = describe_status(status)
         self.exitstatus = code
-        pid, self.pid = self.pid, None
+        self.pid = None
         now = self.runtime.monotonic()
         lived = now - (self.started_at or now)
         program = self.config.program
         state = self.state
+        self._end_readiness()
 
         if state is ProcessState.STOPPING:
             self._exit_text = text
             if self.runtime.group_alive(self):
-                if not self._killed:
+                self.reason = f"{text}; waiting for the rest of its processes to end"
+                if self._killed:
+                    self._wait_group(fresh=True)
+                elif self._stop_signal is None:
+                    # It ended during a command step: what it left gets the
+                    # next step's signal now.
+                    self._next_step()
+                else:
                     # The rest of the run gets the stop signal now (the group
                     # had it already with stopasgroup).
                     self._signal_rest(self._stop_signal, program.stopasgroup)
-                self.reason = f"{text}; waiting for the rest of its processes to end"
-                self._wait_group(fresh=True)
+                    self._wait_group(fresh=True)
                 return
             self._stopped(text)
             return
@@ -259,20 +292,40 @@ class Process:
             # and only then does the exit count (and a restart happen).
             self._after = (state, code, text, lived)
             self._exit_text = text
-            self._stop_signal = program.stopsignal
-            self._killed = False
-            self._stop_deadline = now + program.stopwaitsecs
-            self._set(
-                ProcessState.STOPPING,
-                f"{text}; what it left behind outlived its leader: stopping it with {signal_name(program.stopsignal)}",
-            )
-            self._signal_rest(program.stopsignal, False)
-            if program.stopwaitsecs <= 0:
-                self._kill()
-            else:
-                self._wait_group(fresh=True)
+            steps = [step for step in self.config.stop_plan() if step.signal is not None]
+            self._begin_stop(steps or [StopStep(signal.SIGTERM, wait=self.config.stop_time())],
+                             f"{text}; what it left behind outlived its leader")
             return
         self._ended(state, code, text, lived)
+
+    def mark_ready(self, how: str = "") -> None:
+        """The run's readiness check passed (or it sent READY=1 again)."""
+        if self.pid is None or self.state not in (ProcessState.STARTING, ProcessState.RUNNING):
+            return
+        was, self._ready = self._ready, True
+        if self.state is ProcessState.STARTING:
+            self._maybe_running(how)
+        elif not was:
+            self.reason = f"pid {self.pid} ready again" + (f" ({how})" if how else "")
+            self.runtime.readiness_changed(self)
+
+    def mark_not_ready(self, why: str) -> None:
+        """A running program said it is not ready (reloading, stopping)."""
+        if self.state is ProcessState.RUNNING and self._ready:
+            self._ready = False
+            self.reason = f"pid {self.pid} not ready: {why}"
+            self.runtime.readiness_changed(self)
+
+    def extend_ready_timeout(self, seconds: float) -> None:
+        """sd_notify EXTEND_TIMEOUT_USEC: a starting program asks for more time."""
+        if self.state is ProcessState.STARTING and self._ready_timer is not None and seconds > 0:
+            self._ready_timer.cancel()
+            self._ready_timer = self.runtime.call_later(seconds, self._ready_timeout)
+
+    def dependencies_changed(self) -> None:
+        """A process changed state: a waiting process may start now."""
+        if self.state is ProcessState.STARTING and self.pid is None and self.waiting_for:
+            self._launch()
 
     def _ended(self, state: ProcessState, code: int, text: str, lived: float) -> None:
         """The run is over (leader reaped, nothing of it left): what comes next."""
@@ -282,7 +335,7 @@ class Process:
             self._set(ProcessState.EXITED, f"{text} while superd is shutting down")
             return
         if state is ProcessState.STARTING:
-            self._start_failed(f"{text} after {lived:.1f}s, before startsecs={program.startsecs:g}")
+            self._start_failed(f"{text} after {lived:.1f}s, before {self._start_goal()}")
             return
         if state is not ProcessState.RUNNING:  # pragma: no cover - defensive
             return
@@ -302,7 +355,7 @@ class Process:
         self._set(ProcessState.EXITED, text)
         if delay <= 0:
             self.restarts += 1
-            self._spawn()
+            self._launch()
         else:
             self._set(ProcessState.BACKOFF, f"{text}; exited {self.quick_exits} times within {QUICK_RUN:g}s, restarting in {delay:g}s")
             self._timer = self.runtime.call_later(delay, self._retry)
@@ -316,7 +369,28 @@ class Process:
         self.since = time.time()
         self.runtime.state_changed(self, old)
 
+    def _launch(self) -> None:
+        """Spawn, once every dependency is ready; until then wait, STARTING without a pid."""
+        if self.config.program.depends_on:
+            waiting, failed = self.runtime.dependencies(self)
+            if failed is not None:
+                self.waiting_for = ()
+                self.ended_for_good = True
+                self._set(ProcessState.FATAL, f"not started: its dependency {failed}")
+                return
+            if waiting:
+                changed = tuple(waiting) != self.waiting_for or self.state is not ProcessState.STARTING
+                self.waiting_for = tuple(waiting)
+                if changed:
+                    self.pid = None
+                    self._set(ProcessState.STARTING, f"waiting for {', '.join(waiting)} to be ready")
+                return
+            self.waiting_for = ()
+        self._spawn()
+
     def _spawn(self) -> None:
+        self._ready = self._startsecs_passed = False
+        self.status_text = None
         try:
             pid = self.runtime.spawn(self)
         except SpawnError as exc:
@@ -329,20 +403,56 @@ class Process:
         self.pid = self.pgid = pid
         self.started_at = self.runtime.monotonic()
         self.started_wall = time.time()
+        ready = self.config.ready
+        if ready is not None:
+            self._ready_timer = self.runtime.call_later(self.config.program.ready_timeout, self._ready_timeout)
+            self.runtime.watch_ready(self)
+        self._set(ProcessState.STARTING, f"spawned pid {pid}; running after {self._start_goal()}")
         startsecs = self.config.program.startsecs
         if startsecs <= 0:
-            self._set(ProcessState.STARTING, f"spawned pid {pid}")
-            self._running()
-        else:
-            self._set(ProcessState.STARTING, f"spawned pid {pid}; running after {startsecs:g}s")
-            self._timer = self.runtime.call_later(startsecs, self._running)
+            self._startsecs_done()
+        elif self.state is ProcessState.STARTING:  # watch_ready may have found it ready at once
+            self._timer = self.runtime.call_later(startsecs, self._startsecs_done)
 
-    def _running(self) -> None:
+    def _start_goal(self) -> str:
+        """What turns STARTING into RUNNING, for messages."""
+        startsecs = self.config.program.startsecs
+        goals = [f"startsecs={startsecs:g}"] if startsecs > 0 else []
+        if self.config.ready is not None:
+            goals.append(f"ready ({self.config.ready})")
+        return " and ".join(goals) or "spawn"
+
+    def _startsecs_done(self) -> None:
         self._timer = None
-        if self.state is ProcessState.STARTING:
+        if self.state is ProcessState.STARTING and self.pid is not None:
+            self._startsecs_passed = True
+            if self.config.ready is None:
+                self._ready = True
+            self._maybe_running()
+
+    def _maybe_running(self, how: str = "") -> None:
+        if self.state is ProcessState.STARTING and self._startsecs_passed and self._ready:
+            if self._ready_timer is not None:
+                self._ready_timer.cancel()
+                self._ready_timer = None
             self.attempts = 0
             self.runs += 1
-            self._set(ProcessState.RUNNING, f"pid {self.pid} running")
+            self._set(ProcessState.RUNNING, f"pid {self.pid} running" + (f", ready ({how})" if how else ""))
+
+    def _ready_timeout(self) -> None:
+        self._ready_timer = None
+        if self.state is ProcessState.STARTING and self.pid is not None and not self._ready:
+            why = f"not ready within ready_timeout={self.config.program.ready_timeout:g}s ({self.config.ready})"
+            self.stop()
+            self._failing = why
+
+    def _end_readiness(self) -> None:
+        """The run can no longer become ready: its check stops."""
+        if self._ready_timer is not None:
+            self._ready_timer.cancel()
+            self._ready_timer = None
+        if self.config.ready is not None:
+            self.runtime.unwatch_ready(self)
 
     def _start_failed(self, why: str) -> None:
         program = self.config.program
@@ -363,19 +473,95 @@ class Process:
         self._timer = None
         if self.state is ProcessState.BACKOFF:
             self.restarts += 1
-            self._spawn()
+            self._launch()
 
     def _stopped(self, text: str) -> None:
         """Nothing of the run is left (or superd gave up waiting)."""
         self._cancel_timer()
         self._stop_deadline = self._kill_deadline = None
+        self._steps = []
         after, self._after = self._after, None
+        failing, self._failing = self._failing, None
         if after is not None:
             state, code, exit_text, lived = after
             self._ended(state, code, exit_text, lived)
             return
         self.pgid = None
+        if failing is not None and self.runtime.restarts_allowed():
+            self._start_failed(failing)
+            return
         self._set(ProcessState.STOPPED, f"stopped ({text})")
+
+    # -- the steps of a stop ---------------------------------------------------
+
+    def _begin_stop(self, steps, why: str = "") -> None:
+        self._cancel_timer()
+        self._killed = False
+        self._stop_signal = None
+        self._steps = list(steps)
+        self._why = why
+        self._next_step()
+
+    def _next_step(self) -> None:
+        """Carry out the stop's next step, or SIGKILL when none is left."""
+        self._cancel_timer()
+        if not self._steps:
+            if self.state is not ProcessState.STOPPING:
+                self._set(ProcessState.STOPPING, "; ".join(filter(None, (self._why, "stopping: SIGKILL"))))
+            self._kill()
+            return
+        step = self._steps.pop(0)
+        program = self.config.program
+        self._stop_deadline = self.runtime.monotonic() + step.wait
+        what = signal_name(step.signal) if step.signal is not None else f"running {' '.join(step.command)}"
+        more = f", then {len(self._steps)} more step{'s' if len(self._steps) != 1 else ''}" if self._steps else ""
+        reason = f"stopping: {what}, waiting up to {step.wait:g}s{more}"
+        if self._why:
+            reason = f"{self._why}; {reason}"
+        if self.state is ProcessState.STOPPING:
+            self.reason = reason
+            self.runtime.readiness_changed(self)  # not a new state; waiters may look
+        else:
+            self._set(ProcessState.STOPPING, reason)
+        if step.signal is not None:
+            self._stop_signal = step.signal
+            if self.pid is not None:
+                self._send(step.signal, program.stopasgroup)
+                if step.signal not in (signal.SIGKILL, signal.SIGCONT):
+                    self._send(signal.SIGCONT, program.stopasgroup)
+            else:
+                self._signal_rest(step.signal, False)
+        else:
+            self.runtime.run_command(self, step.command, step.wait)
+        if step.wait <= 0:
+            self._next_step()
+        elif self.pid is None:
+            self._wait_group(fresh=True)
+        else:
+            self._timer = self.runtime.call_later(step.wait, self._step_timeout)
+
+    def _tighten(self, end: float) -> None:
+        """The whole stop must be over by ``end``: every step left shrinks alike."""
+        now = self.runtime.monotonic()
+        assert self._stop_deadline is not None
+        current = max(0.0, self._stop_deadline - now)
+        left = current + sum(step.wait for step in self._steps)
+        budget = max(0.0, end - now)
+        if budget >= left:
+            return
+        factor = budget / left if left > 0 else 0.0
+        self._stop_deadline = now + current * factor
+        self._steps = list(_scaled(self._steps, sum(s.wait for s in self._steps) * factor))
+        if self.pid is None:
+            self._wait_group()  # only the rest is left: it checks the deadline
+        else:
+            self._cancel_timer()
+            self._timer = self.runtime.call_later(current * factor, self._step_timeout)
+
+    def _step_timeout(self) -> None:
+        self._timer = None
+        if self.state is ProcessState.STOPPING and not self._killed:
+            self._next_step()
 
     def _send(self, sig: int, group: bool) -> None:
         target = self.pgid if group else self.pid
@@ -390,6 +576,7 @@ class Process:
     def _kill(self) -> None:
         self._cancel_timer()
         self._killed = True
+        self._steps = []
         self._kill_deadline = self.runtime.monotonic() + KILL_GRACE
         self.runtime.kill_group(self)
         if self.pid is not None:
@@ -397,17 +584,6 @@ class Process:
         if self.pid is None:
             # Only the rest was left; wait until it is gone.
             self._wait_group(fresh=True)
-
-    def _arm_stop_timer(self) -> None:
-        self._cancel_timer()
-        assert self._stop_deadline is not None
-        delay = max(0.0, self._stop_deadline - self.runtime.monotonic())
-        self._timer = self.runtime.call_later(delay, self._stop_timeout)
-
-    def _stop_timeout(self) -> None:
-        self._timer = None
-        if self.state is ProcessState.STOPPING and not self._killed:
-            self._kill()
 
     def _wait_group(self, fresh: bool = False) -> None:
         """The leader is reaped, the rest of the run is not gone yet: look again
@@ -434,7 +610,7 @@ class Process:
             return
         now = self.runtime.monotonic()
         if not self._killed and self._stop_deadline is not None and now >= self._stop_deadline:
-            self._kill()
+            self._next_step()
             return
         if self._killed and self._kill_deadline is not None and now >= self._kill_deadline:
             self._stopped(f"{self._exit_text}; its group did not empty after SIGKILL")
@@ -458,6 +634,19 @@ class Process:
     def active(self) -> bool:
         return self.state in ACTIVE_STATES
 
+    @property
+    def ready(self) -> bool:
+        """Running and ready: what dependents, rolling restarts and ``wait --state ready`` want."""
+        return self.state is ProcessState.RUNNING and self._ready
+
+    def satisfies_dependents(self) -> bool:
+        """Ready, or ended for good with an expected code (a oneshot that did its job)."""
+        return self.ready or (
+            self.state is ProcessState.EXITED
+            and self.ended_for_good
+            and self.exitstatus in self.config.program.exitcodes
+        )
+
     def exit_code(self) -> int:
         """The last end as a shell would report it: code, 128+N for signal N."""
         if self.spawn_exit_code is not None:
@@ -474,11 +663,29 @@ class Process:
     def description(self) -> str:
         if self.state is ProcessState.RUNNING:
             return f"pid {self.pid}, uptime {format_duration(self.uptime() or 0)}"
+        if self.state is ProcessState.RUNNING and not self._ready:
+            return f"pid {self.pid}, uptime {format_duration(self.uptime() or 0)}, {self.reason.split(': ', 1)[-1]}"
+        if self.state is ProcessState.STARTING and self.pid is None:
+            return self.reason
         if self.state is ProcessState.STARTING:
-            return f"pid {self.pid}, starting"
+            waiting = []
+            if self.config.ready is not None and not self._ready:
+                waiting.append(f"ready ({self.config.ready})")
+            if not self._startsecs_passed and self.config.program.startsecs > 0:
+                waiting.append(f"startsecs={self.config.program.startsecs:g}")
+            return f"pid {self.pid}, starting" + (f": waiting for {' and '.join(waiting)}" if waiting else "")
         if self.state is ProcessState.STOPPING and self.pid is not None:
             return f"pid {self.pid}, {self.reason}"
         return self.reason
+
+
+def _scaled(steps, budget: float) -> tuple[StopStep, ...]:
+    """The steps with their waits shrunk alike to add up to at most ``budget``."""
+    total = sum(step.wait for step in steps)
+    if total <= budget:
+        return tuple(steps)
+    factor = max(0.0, budget) / total
+    return tuple(StopStep(step.signal, step.command, step.wait * factor) for step in steps)
 
 
 def format_duration(seconds: float) -> str:

@@ -257,6 +257,10 @@ def test_bad_items_in_daemon_arrays_are_keyed_by_index():
     ]
 
 
+READY_WHAT = ('expected "notify", "tcp:PORT", "tcp:HOST:PORT", { exec = "cmd", interval = 1, timeout = 5 } '
+              'or { tcp = "HOST:PORT", interval = 0.1, timeout = 1 }')
+
+
 BAD_PROGRAM = [
     ("command", "", 'expected a non-empty array of strings, or a command string, got "" (string)'),
     ("command", 5, "expected a non-empty array of strings, or a command string, got 5 (integer)"),
@@ -297,6 +301,19 @@ BAD_PROGRAM = [
     ("stdout_backups", "10", 'expected an integer >= 0, got "10" (string)'),
     ("stderr_maxbytes", 1.5, 'expected a size like "50MB" (B, KB, MB or GB), got 1.5 (float)'),
     ("stderr_backups", -2, "expected an integer >= 0, got -2 (integer)"),
+    ("ready", "http:8000", READY_WHAT + ', got "http:8000" (string)'),
+    ("ready", "tcp:", READY_WHAT + ', got "tcp:" (string)'),
+    ("ready", True, READY_WHAT + ", got true (boolean)"),
+    ("ready", {"interval": 1}, READY_WHAT + ", got a table"),
+    ("ready", "tcp:70000", 'expected a TCP port from 1 to 65535 in "70000"'),
+    ("ready", "tcp:db:", 'expected a TCP port from 1 to 65535 in "db:"'),
+    ("ready", "tcp::80", 'expected HOST:PORT or PORT, got ":80"'),
+    ("ready_timeout", 0, "expected a number > 0, got 0 (integer)"),
+    ("depends_on", "db", 'expected an array of program names, got "db" (string)'),
+    ("stop_sequence", [], "expected at least one step (after the last one, SIGKILL)"),
+    ("stop_sequence", {"signal": "TERM", "wait": 1}, 'expected an array of steps like { signal = "TERM", '
+                      'wait = 10 } or { exec = "cmd", wait = 10 }, got a table'),
+    ("stop_command", [], "expected a non-empty array of strings, or a command string, got an array"),
 ]
 
 
@@ -873,3 +890,95 @@ def test_socket_path_longer_than_a_unix_address_can_hold_is_refused(tmp_path):
     with pytest.raises(config.ConfigError) as info:
         parse({"superd": {"socket": long_path}}, str(tmp_path / "c.toml"), {})
     assert "superd.socket" in str(info.value) and "107 bytes" in str(info.value)
+
+
+# -- readiness, dependencies, stop sequences --------------------------------------
+
+def test_ready_forms_are_parsed_per_instance():
+    cfg = parse(web(numprocs=2, ready="tcp:800${SUPERD_PROCESS_NUM}"), MAIN, ENV)
+    assert [str(i.ready) for i in cfg.instances] == ["tcp:127.0.0.1:8000", "tcp:127.0.0.1:8001"]
+    assert cfg.instances[0].ready.interval == config.TCP_INTERVAL
+    cfg = parse(web(ready={"tcp": "[::1]:${PORT}", "interval": 0.5, "timeout": 2}), MAIN, ENV)
+    ready = cfg.instances[0].ready
+    assert (ready.host, ready.port, ready.interval, ready.timeout) == ("::1", 8000, 0.5, 2.0)
+    assert str(ready) == "tcp:[::1]:8000"
+    cfg = parse(web(ready={"exec": "check --name ${SUPERD_PROCESS_NAME}", "timeout": 3}), MAIN, ENV)
+    ready = cfg.instances[0].ready
+    assert (ready.kind, ready.command, ready.interval, ready.timeout) == ("exec", ("check", "--name", "web"), 1.0, 3.0)
+    assert parse(web(ready="NOTIFY"), MAIN, ENV).instances[0].ready.kind == "notify"
+    assert parse(web(), MAIN, ENV).instances[0].ready is None
+
+
+def test_ready_problems_are_keyed_inside_the_table():
+    assert problems(web(ready={"exec": ["check", 5], "every": 1, "timeout": -1})) == [
+        f"{MAIN}: program.web.ready.exec[1]: expected a string, got 5 (integer)",
+        f"{MAIN}: program.web.ready.every: unknown key; expected one of exec, interval, timeout",
+        f"{MAIN}: program.web.ready.timeout: expected a number > 0, got -1 (integer)",
+    ]
+    assert problems(web(ready={"tcp": "db:${NOPE}"})) == [
+        f"{MAIN}: program.web.ready.tcp: undefined variable ${{NOPE}} (set it in superd's environment, "
+        "or give a default: ${NOPE:-value})",
+        f'{MAIN}: program.web.ready.tcp: expected a TCP port from 1 to 65535 in "db:${{NOPE}}"',
+    ]
+
+
+def test_stop_sequence_steps_and_their_problems():
+    cfg = parse(web(stop_sequence=[{"signal": "TSTP", "wait": 20}, {"exec": "drain ${SUPERD_PROCESS_NAME}", "wait": 5},
+                                   {"signal": 15, "wait": 10}]), MAIN, ENV)
+    inst = cfg.instances[0]
+    assert [(s.signal, s.command, s.wait) for s in inst.stop_plan()] == [
+        (signal.SIGTSTP, (), 20.0), (None, ("drain", "web"), 5.0), (signal.SIGTERM, (), 10.0)]
+    assert inst.stop_time() == 35.0
+    assert problems(web(stop_sequence=[{"signal": "TSTP"}, {"wait": 1}, {"signal": "INT", "exec": "x", "wait": 1},
+                                       {"signal": "TERM", "wait": -1}, 3])) == [
+        f"{MAIN}: program.web.stop_sequence[0].wait: missing",
+        f"{MAIN}: program.web.stop_sequence[1].signal: missing",
+        f"{MAIN}: program.web.stop_sequence[2].signal: unknown key; expected one of exec, wait",
+        f"{MAIN}: program.web.stop_sequence[3].wait: expected a number >= 0, got -1 (integer)",
+        f'{MAIN}: program.web.stop_sequence[4]: expected {{ signal = "TERM", wait = 10 }} or '
+        '{ exec = "cmd", wait = 10 }, got 3 (integer)',
+    ]
+
+
+def test_stop_sequence_excludes_the_one_step_keys():
+    assert problems(web(stop_sequence=[{"signal": "TERM", "wait": 1}], stopsignal="INT", stopwaitsecs=3,
+                        stop_command="drain")) == [
+        f"{MAIN}: program.web.stopsignal: not with stop_sequence: the sequence says which signals and how long",
+        f"{MAIN}: program.web.stopwaitsecs: not with stop_sequence: the sequence says which signals and how long",
+        f"{MAIN}: program.web.stop_command: not with stop_sequence: add it as a first step {{ exec = ..., wait = ... }}",
+    ]
+
+
+def test_stop_command_is_a_first_step_with_stopwaitsecs():
+    inst = parse(web(stop_command=["drain", "${SUPERD_PROCESS_NAME}"], stopsignal="INT", stopwaitsecs=4),
+                 MAIN, ENV).instances[0]
+    assert [(s.signal, s.command, s.wait) for s in inst.stop_plan()] == [
+        (None, ("drain", "web"), 4.0), (signal.SIGINT, (), 4.0)]
+    plain = parse(web(stopsignal="INT", stopwaitsecs=4), MAIN, ENV).instances[0]
+    assert [(s.signal, s.wait) for s in plain.stop_plan()] == [(signal.SIGINT, 4.0)]
+
+
+def test_depends_on_unknown_repeated_and_cycles():
+    data = {"program": {
+        "a": {"command": "x", "depends_on": ["b", "nope"]},
+        "b": {"command": "x", "depends_on": ["c"]},
+        "c": {"command": "x", "depends_on": ["a"]},
+        "d": {"command": "x", "depends_on": ["d"]},
+        "e": {"command": "x", "depends_on": ["a", "a"]},
+    }}
+    assert problems(data) == [
+        f'{MAIN}: program.e.depends_on[1]: "a" is listed twice',
+        f'{MAIN}: program.a.depends_on[1]: no program named "nope" (programs: a, b, c, d)',
+        f"{MAIN}: program.a.depends_on: dependency cycle: a -> b -> c -> a",
+        f"{MAIN}: program.d.depends_on: dependency cycle: d -> d",
+    ]
+
+
+def test_depends_on_a_diamond_is_fine():
+    data = {"program": {
+        "web": {"command": "x", "depends_on": ["cache", "db"]},
+        "cache": {"command": "x", "depends_on": ["db"]},
+        "db": {"command": "x"},
+    }}
+    cfg = parse(data, MAIN, ENV)
+    assert cfg.program("web").depends_on == ("cache", "db")
