@@ -460,8 +460,13 @@ class Client:
     def stop(self, names: list[str] | str, wait: bool = True, timeout: float | None = None) -> list[dict]:
         return self.call("stop", **_opt({"names": _names(names), "wait": wait}, timeout=timeout))  # type: ignore[return-value]
 
-    def restart(self, names: list[str] | str, wait: bool = True, timeout: float | None = None) -> list[dict]:
-        return self.call("restart", **_opt({"names": _names(names), "wait": wait}, timeout=timeout))  # type: ignore[return-value]
+    def restart(self, names: list[str] | str, wait: bool = True, timeout: float | None = None,
+                rolling: bool = False) -> list[dict]:
+        """Stop, then start. ``rolling``: one at a time, each ready again before the next stops."""
+        params = {"names": _names(names), "wait": wait}
+        if rolling:
+            params["rolling"] = True
+        return self.call("restart", **_opt(params, timeout=timeout))  # type: ignore[return-value]
 
     def signal(self, sig: str | int, names: list[str] | str) -> list[dict]:
         """Send ``sig`` (a name with or without SIG, or a number)."""
@@ -511,7 +516,8 @@ class Client:
                     self._conn = None
 
     def wait(self, names: list[str] | str, state: str = "running", timeout: float | None = None) -> list[dict]:
-        """Block until every named process is in ``state``; raises
+        """Block until every named process is in ``state`` (or, for "ready",
+        running and ready); raises
         ``NotInState`` (``data``: the processes that are not) at the timeout."""
         return self.call("wait", **_opt({"names": _names(names), "state": state}, timeout=timeout))  # type: ignore[return-value]
 

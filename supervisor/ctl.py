@@ -135,7 +135,10 @@ def status_lines(procs: list[dict]) -> list[str]:
     for p in procs:
         name = str(p.get("name", ""))
         state = str(p.get("state", "")).upper()
-        lines.append(f"{name:<{name_width}}   {state:<{state_width}}   {_describe(p)}".rstrip())
+        text = _describe(p)
+        if p.get("status_text"):  # the program's own word on itself (sd_notify STATUS=)
+            text += f"; status: {p['status_text']}"
+        lines.append(f"{name:<{name_width}}   {state:<{state_width}}   {text}".rstrip())
     return lines
 
 
@@ -261,9 +264,10 @@ def status(ctx: click.Context, names: tuple[str, ...], as_json: bool) -> None:
         ctx.exit(protocol.EXIT_NOT_IN_STATE)
 
 
-def _action(ctx: click.Context, method: str, names: tuple[str, ...], no_wait: bool, timeout: float | None) -> None:
+def _action(ctx: click.Context, method: str, names: tuple[str, ...], no_wait: bool, timeout: float | None,
+            **extra: bool) -> None:
     with _app(ctx).client() as client:
-        results = getattr(client, method)(list(names), wait=not no_wait, timeout=timeout)
+        results = getattr(client, method)(list(names), wait=not no_wait, timeout=timeout, **extra)
     if not _print_results(results):
         ctx.exit(protocol.EXIT_FAILED)
 
@@ -291,11 +295,17 @@ def stop(ctx, names, no_wait, timeout):
 @cli.command()
 @names_argument
 @click.option("--no-wait", is_flag=True, help="Return once the restart is under way.")
+@click.option("--rolling", is_flag=True,
+              help="One at a time: the next stops only once the one before is ready again.")
 @wait_timeout_option
 @click.pass_context
-def restart(ctx, names, no_wait, timeout):
-    """Stop, then start processes; wait until they run again."""
-    _action(ctx, "restart", names, no_wait, timeout)
+def restart(ctx, names, no_wait, rolling, timeout):
+    """Stop, then start processes; wait until they run again.
+
+    With --rolling, a pool keeps all but one instance serving: each instance
+    is restarted in turn, and the first that fails to come back ready ends
+    the restart (exit 1), leaving the rest untouched."""
+    _action(ctx, "restart", names, no_wait, timeout, rolling=rolling)
 
 
 @cli.command()
@@ -405,8 +415,8 @@ def state(ctx) -> None:
 
 
 @cli.command()
-@click.option("--state", "want", type=click.Choice(protocol.PROCESS_STATES), default="running",
-              show_default=True, help="The state to wait for.")
+@click.option("--state", "want", type=click.Choice(protocol.WAIT_STATES), default="running",
+              show_default=True, help='The state to wait for; "ready": running and its readiness check passed.')
 @click.option("--timeout", type=click.FloatRange(min=0), default=60.0, show_default=True, metavar="S",
               help="Give up after S seconds (exit 3).")
 @names_argument
@@ -417,7 +427,7 @@ def wait(ctx, want: str, timeout: float, names: tuple[str, ...]) -> None:
     with _app(ctx).client(timeout=timeout + 10) as client:
         procs = client.wait(list(names), state=want, timeout=timeout)
     for p in procs:
-        click.echo(f"{p.get('name')}: {p.get('state')}")
+        click.echo(f"{p.get('name')}: {p.get('state')}{', ready' if want == 'ready' else ''}")
 
 
 @cli.command()
@@ -597,7 +607,7 @@ def _shell_class():
                               | {"--help"})
                 return [o + " " for o in opts if o.startswith(text)]
             if prev == "--state":
-                return [s + " " for s in protocol.PROCESS_STATES if s.startswith(text)]
+                return [s + " " for s in protocol.WAIT_STATES if s.startswith(text)]
             if prev in ("--timeout", "-n", "--lines"):
                 return []
             args = [w for w in words[1:] if not w.startswith("-")]

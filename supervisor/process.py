@@ -513,9 +513,9 @@ class Process:
         step = self._steps.pop(0)
         program = self.config.program
         self._stop_deadline = self.runtime.monotonic() + step.wait
-        what = signal_name(step.signal) if step.signal is not None else f"running {' '.join(step.command)}"
+        what = signal_name(step.signal) if step.signal is not None else " ".join(step.command)
         more = f", then {len(self._steps)} more step{'s' if len(self._steps) != 1 else ''}" if self._steps else ""
-        reason = f"stopping: {what}, waiting up to {step.wait:g}s{more}"
+        reason = f"stopping with {what}, up to {step.wait:.3g}s{more}"
         if self._why:
             reason = f"{self._why}; {reason}"
         if self.state is ProcessState.STOPPING:

@@ -51,15 +51,17 @@ METHODS = (
     "status",    # {names?: [str]}                      -> [process]
     "start",     # {names: [str], wait?: bool, timeout?: float} -> [result]
     "stop",      # {names: [str], wait?: bool, timeout?: float} -> [result]
-    "restart",   # {names: [str], wait?: bool, timeout?: float} -> [result]
+    "restart",   # {names: [str], wait?: bool, timeout?: float, rolling?: bool} -> [result]
     "signal",    # {names: [str], signal: str|int}      -> [result]
     "pid",       # {name?: str}                         -> {pid} or {pids: [..]}
     "reload",    # {}                                   -> {added, removed, changed}
     "shutdown",  # {}                                   -> {pid, already?}; the connection closes when superd's process ends
-    "wait",      # {names: [str], state?: str, timeout?: float} -> [process]
+    "wait",      # {names: [str], state?: str (a state or "ready"), timeout?: float} -> [process]
     "tail",      # {name, stream?, lines?, follow?}     -> {lines: [str]} (follow: notifications)
     "names",     # {}                                   -> [str] every instance, program and group:* name
 )
 
 PROCESS_STATES = ("stopped", "starting", "running", "backoff", "stopping", "exited", "fatal")
+#: What ``wait`` waits for: a state, or "ready" (running and its readiness check passed).
+WAIT_STATES = PROCESS_STATES + ("ready",)
 DAEMON_STATES = ("starting", "running", "reloading", "shutting_down")

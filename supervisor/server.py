@@ -126,6 +126,12 @@ def process_info(process: Process) -> dict:
         "uptime": None if (up := process.uptime()) is None else round(up, 3),
         "restarts": process.restarts,
         "description": process.description(),
+        # Readiness: true once running and its check passed (always, without one);
+        # "ready_check" is how it is checked, "status_text" its last sd_notify STATUS=.
+        "ready": process.ready,
+        "ready_check": None if process.config.ready is None else str(process.config.ready),
+        "status_text": process.status_text,
+        "waiting_for": list(process.waiting_for),
     }
     # What the process's cgroup knows: "cgroup", "pids", "memory" (bytes) and
     # "memory_source" ("memory.current", or "rss" summed over its processes);
@@ -489,8 +495,9 @@ class ControlServer:
         return list(await asyncio.gather(*(self._stop(proc, wait, timeout) for proc in processes)))
 
     async def rpc_restart(self, params: dict, writer) -> list[dict]:
-        p = _Params(params, ("names", "wait", "timeout"))
+        p = _Params(params, ("names", "wait", "timeout", "rolling"))
         names, wait, timeout = p.names(), p.flag("wait", True), p.seconds("timeout")
+        rolling = p.flag("rolling", False)
         processes = self.sv.resolve(names)
         self._refuse_when_shutting_down()
 
@@ -506,14 +513,44 @@ class ControlServer:
                     return _result(process, False, "superd is shutting down")
                 return await self._start(process, wait, timeout)
 
+        async def one_by_one() -> list[dict]:
+            # A rolling restart: the next instance stops only once the one
+            # before is running and ready again, so a pool of N keeps N - 1
+            # serving; the first that fails ends it, the rest keep running.
+            results: list[dict] = []
+            for index, proc in enumerate(processes):
+                lock = self._restart_locks.setdefault(proc.name, asyncio.Lock())
+                async with lock:
+                    result = await self._stop(proc, True, timeout)
+                    if result["ok"] and self.sv.state is not DaemonState.SHUTTING_DOWN:
+                        result = await self._start(proc, True, timeout)
+                    if result["ok"] and not proc.ready:
+                        reached = await self.sv.wait_for(lambda: proc.ready or not proc.active, timeout)
+                        if not (reached and proc.ready):
+                            result = _result(proc, False, f"not ready ({proc.description()})")
+                results.append(result)
+                if not result["ok"]:
+                    results += [_result(rest, False, f"not restarted: the rolling restart stopped at {proc.name}")
+                                for rest in processes[index + 1:]]
+                    break
+            return results
+
+        if rolling and wait:
+            return await one_by_one()
         if wait:
             return list(await asyncio.gather(*(restart(proc) for proc in processes)))
         # --no-wait: the restart goes on inside superd after the answer.
-        for proc in processes:
-            task = asyncio.ensure_future(restart(proc))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+        if rolling:
+            self._in_background(one_by_one())
+        else:
+            for proc in processes:
+                self._in_background(restart(proc))
         return [_result(proc, True, "restarting") for proc in processes]
+
+    def _in_background(self, coroutine) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def rpc_signal(self, params: dict, writer) -> list[dict]:
         p = _Params(params, ("names", "signal"))
@@ -536,13 +573,17 @@ class ControlServer:
     async def rpc_wait(self, params: dict, writer) -> list[dict]:
         p = _Params(params, ("names", "state", "timeout"))
         state = p.string("state", "running")
-        if state not in protocol.PROCESS_STATES:
-            raise _invalid(f"'state' must be one of {', '.join(protocol.PROCESS_STATES)}")
+        if state not in protocol.WAIT_STATES:
+            raise _invalid(f"'state' must be one of {', '.join(protocol.WAIT_STATES)}")
         names, timeout = p.names(), p.seconds("timeout")
         processes = self.sv.resolve(names)
-        reached = await self.sv.wait_for(lambda: all(x.state.value == state for x in processes), timeout)
+
+        def there(x: Process) -> bool:
+            return x.ready if state == "ready" else x.state.value == state
+
+        reached = await self.sv.wait_for(lambda: all(there(x) for x in processes), timeout)
         if not reached:
-            behind = [process_info(x) for x in processes if x.state.value != state]
+            behind = [process_info(x) for x in processes if not there(x)]
             raise RpcError(
                 protocol.NOT_IN_STATE,
                 f"not {state}: " + ", ".join(f"{i['name']} ({i['state']})" for i in behind),

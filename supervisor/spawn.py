@@ -20,7 +20,7 @@ import pwd
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Sequence
 
 from .config import InstanceConfig
 from .process import SpawnError
@@ -75,11 +75,14 @@ def spawn(
     stderr=None,
     identity: Optional[Identity] = None,
     foreground_tty: Optional[int] = None,
+    command: Optional[Sequence[str]] = None,
 ) -> subprocess.Popen:
     """Fork and exec one instance in a new process group. Raises SpawnError.
 
     ``foreground_tty``: a terminal descriptor the child takes the foreground
     of (single-program mode in a terminal, so Ctrl-C reaches the program).
+    ``command``: run this instead of the instance's command, with its
+    settings (a readiness probe, a stop command).
     """
     program = instance.program
     kwargs: dict = {}
@@ -95,7 +98,7 @@ def spawn(
         kwargs["preexec_fn"] = os.setpgrp
     try:
         return subprocess.Popen(
-            list(instance.command),
+            list(instance.command if command is None else command),
             stdin=stdin,
             stdout=stdout,
             stderr=stderr,
@@ -106,7 +109,7 @@ def spawn(
             **kwargs,
         )
     except OSError as exc:
-        raise _explain(exc, instance) from None
+        raise _explain(exc, instance, command) from None
     except subprocess.SubprocessError as exc:
         raise SpawnError(str(exc), 126) from None
 
@@ -116,9 +119,9 @@ def forget(popen: subprocess.Popen, status: int) -> None:
     popen.returncode = os.waitstatus_to_exitcode(status) if status is not None else 0
 
 
-def _explain(exc: OSError, instance: InstanceConfig) -> SpawnError:
+def _explain(exc: OSError, instance: InstanceConfig, command: Optional[Sequence[str]] = None) -> SpawnError:
     """A sentence an operator can act on."""
-    target = exc.filename if exc.filename is not None else instance.command[0]
+    target = exc.filename if exc.filename is not None else (command or instance.command)[0]
     if exc.errno == errno.ENOENT and instance.directory and not os.path.isdir(instance.directory):
         return SpawnError(f"directory {instance.directory!r} does not exist", 126)
     reasons = {

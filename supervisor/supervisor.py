@@ -19,7 +19,8 @@ import subprocess
 import time
 from typing import Callable, Iterable, Optional
 
-from . import log as ownlog, pid1, runstate, shutdown, spawn, tracking
+from . import log as ownlog, pid1, readiness, runstate, shutdown, spawn, tracking
+from .helpers import Helper
 from .config import Config, ConfigError, InstanceConfig, load
 from . import output
 from .notify import Notifier, monotonic_usec
@@ -81,6 +82,12 @@ class Supervisor:
         self._shutdown_task: Optional[asyncio.Task] = None
         self._escalated = False
         self._done: Optional[asyncio.Future] = None
+        # Readiness and dependencies (see supervisor.readiness).
+        self._notify_sockets: dict[str, readiness.NotifySocket] = {}  # instance -> its NOTIFY_SOCKET
+        self._probes: dict[str, readiness.Probe] = {}  # instance -> its running tcp or exec check
+        self._helpers: dict[int, Helper] = {}  # pid -> a probe or stop command superd runs
+        self._blocked: set[Process] = set()  # processes waiting for their dependencies
+        self._groups: Optional[dict[str, list[Process]]] = None  # program -> its instances
 
     # ------------------------------------------------------------------ running
 
@@ -116,6 +123,8 @@ class Supervisor:
                 if self.server is not None:
                     await self.server.close()
                 self.notifier.close()
+                for name in list(self._notify_sockets):
+                    self._close_readiness(name)
         finally:
             self._close_tracking()
 
@@ -235,6 +244,8 @@ class Supervisor:
         instance = process.config
         identity = self._identity(instance)
         env = spawn.build_environment(instance, self.environ, identity, self._socket_path())
+        if instance.ready is not None and instance.ready.kind == "notify":
+            env["NOTIFY_SOCKET"] = self._notify_socket(process, identity).address
         tracker = self._tracker()
         try:
             run = tracker.new_run(instance.name)
@@ -267,6 +278,47 @@ class Supervisor:
             self._captures[popen.pid] = capture
         return popen.pid
 
+    def _notify_socket(self, process: Process, identity: Optional[spawn.Identity]) -> readiness.NotifySocket:
+        """The process's own NOTIFY_SOCKET, made at its first spawn and kept."""
+        endpoint = self._notify_sockets.get(process.name)
+        if endpoint is None:
+            directory = os.path.join(self.config.daemon.run_dir, "notify")
+            try:
+                endpoint = readiness.NotifySocket(
+                    directory, process.name, self.loop,
+                    lambda fields, name=process.name: self._notified(name, fields),
+                    None if identity is None else identity.uid)
+            except OSError as exc:
+                raise SpawnError(f"cannot make its NOTIFY_SOCKET in {directory}: {exc.strerror or exc}", 1) from None
+            self._notify_sockets[process.name] = endpoint
+        return endpoint
+
+    def _notified(self, name: str, fields: dict[str, str]) -> None:
+        """An sd_notify message from a program (or anything it started)."""
+        process = self.processes.get(name)
+        if process is None or process.pid is None:
+            return
+        log.debug("%s: notify %s", name, readiness.describe(fields))
+        if "STATUS" in fields:
+            process.status_text = fields["STATUS"][: readiness.MAX_STATUS] or None
+        if fields.get("STOPPING") == "1":
+            process.mark_not_ready("stopping (STOPPING=1)")
+        if fields.get("RELOADING") == "1":
+            process.mark_not_ready("reloading (RELOADING=1)")
+        if fields.get("READY") == "1":
+            process.mark_ready("READY=1")
+        usec = fields.get("EXTEND_TIMEOUT_USEC", "")
+        if usec.isdecimal():
+            process.extend_ready_timeout(int(usec) / 1e6)
+
+    def _close_readiness(self, name: str) -> None:
+        probe = self._probes.pop(name, None)
+        if probe is not None:
+            probe.cancel()
+        endpoint = self._notify_sockets.pop(name, None)
+        if endpoint is not None:
+            endpoint.close()
+
     def _identity(self, instance: InstanceConfig) -> Optional[spawn.Identity]:
         user = instance.program.user
         if user is None:
@@ -297,6 +349,97 @@ class Supervisor:
 
     def restarts_allowed(self) -> bool:
         return self.state is not DaemonState.SHUTTING_DOWN
+
+    def readiness_changed(self, process: Process) -> None:
+        log.info("%s: %s", process.name, process.reason)
+        self._schedule_check()
+
+    def watch_ready(self, process: Process) -> None:
+        check = process.config.ready
+        if check is None or check.kind == "notify":
+            return  # its messages arrive on its NOTIFY_SOCKET
+        self.unwatch_ready(process)
+        pid = process.pid
+
+        def ready(how: str) -> None:
+            self._probes.pop(process.name, None)
+            if process.pid == pid:
+                process.mark_ready(how)
+
+        if check.kind == "tcp":
+            self._probes[process.name] = readiness.TcpProbe(check, ready)
+        else:
+            def failed(why: str) -> None:
+                log.debug("%s: not ready yet: %s", process.name, why)
+
+            def run(timeout: float, on_exit) -> Helper:
+                return self._run_helper(process, check.command, timeout, on_exit)
+
+            self._probes[process.name] = readiness.ExecProbe(check, self.loop, run, ready, failed)
+
+    def unwatch_ready(self, process: Process) -> None:
+        probe = self._probes.pop(process.name, None)
+        if probe is not None:
+            probe.cancel()
+
+    def dependencies(self, process: Process) -> tuple[list[str], Optional[str]]:
+        waiting = []
+        for group in process.config.program.depends_on:
+            for dependency in self._group(group):
+                if dependency.satisfies_dependents():
+                    continue
+                if dependency.state is ProcessState.FATAL or (
+                        dependency.state is ProcessState.EXITED and dependency.ended_for_good):
+                    self._blocked.discard(process)
+                    return [], f"{dependency.name} is {dependency.state.value} ({dependency.reason})"
+                if (dependency.state in (ProcessState.STOPPED, ProcessState.EXITED)
+                        and self.restarts_allowed() and not dependency.retired):
+                    log.info("%s: starting %s, which it depends on", process.name, dependency.name)
+                    dependency.start()
+                    if dependency.satisfies_dependents():
+                        continue
+                waiting.append(dependency.name)
+        if waiting:
+            self._blocked.add(process)
+        else:
+            self._blocked.discard(process)
+        return waiting, None
+
+    def _group(self, name: str) -> list[Process]:
+        if self._groups is None:
+            self._groups = {}
+            for process in self.processes.values():
+                self._groups.setdefault(process.group, []).append(process)
+        return self._groups.get(name, [])
+
+    def run_command(self, process: Process, command: tuple[str, ...], timeout: float) -> None:
+        if timeout <= 0:
+            return
+        shown = " ".join(command)
+
+        def done(code: Optional[int], output: str) -> None:
+            how = f"killed after {timeout:g}s" if code is None else f"exited with code {code}"
+            log.log(logging.INFO if code == 0 else logging.WARNING, "%s: stop command %s %s%s",
+                    process.name, shown, how, f": {output}" if output else "")
+
+        log.info("%s: running stop command %s", process.name, shown)
+        try:
+            self._run_helper(process, command, timeout, done, {"MAINPID": str(process.pid or "")})
+        except SpawnError as exc:
+            log.warning("%s: cannot run stop command %s: %s", process.name, shown, exc)
+
+    def _run_helper(self, process: Process, command: tuple[str, ...], timeout: float, on_exit,
+                    extra: Optional[dict] = None) -> Helper:
+        """Run a probe or stop command with the program's settings; superd's reaper collects it."""
+        instance = process.config
+        identity = self._identity(instance)
+        env = spawn.build_environment(instance, self.environ, identity, self._socket_path())
+        env.update(extra or {})
+        popen = spawn.spawn(instance, env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, identity=identity, command=command)
+        helper = Helper(popen, self.loop, timeout, on_exit)
+        self._helpers[popen.pid] = helper
+        return helper
 
     def send(self, target: int, sig: int, group: bool) -> None:
         try:
@@ -396,6 +539,9 @@ class Supervisor:
 
     def _collected(self, pid: int, status: int) -> None:
         entry = self._children.pop(pid, None)
+        if entry is None and pid in self._helpers:
+            self._helpers.pop(pid).exited(status)
+            return
         if entry is None:
             log.debug("reaped orphan pid %d (%s)", pid, describe_status(status)[1])
             for process in self.processes.values():
@@ -479,6 +625,11 @@ class Supervisor:
 
     def _check_waiters(self) -> None:
         self._check_scheduled = False
+        for process in list(self._blocked):
+            if process.waiting_for and process.state is ProcessState.STARTING and process.pid is None:
+                process.dependencies_changed()
+            else:
+                self._blocked.discard(process)
         if self._waiters:
             still = []
             for predicate, future in self._waiters:
@@ -612,9 +763,9 @@ class Supervisor:
                 process.stop()
 
         phases = shutdown.plan(
-            shutdown.StopItem(p.name, p.config.program.priority, p.config.program.stopwaitsecs)
-            for p in processes.values()
-            if p.active
+            (shutdown.StopItem(p.name, p.config.program.priority, p.config.stop_time())
+             for p in processes.values() if p.active),
+            self._dependency_names(processes.values()),
         )
         for index, phase in enumerate(phases):
             now = time.monotonic()
@@ -622,7 +773,7 @@ class Supervisor:
             budget = 0.0 if self._escalated else shutdown.phase_budget(phase.want, later, end - now)
             members = [processes[name] for name in phase.names]
             log.info(
-                "stopping priority %d: %s (up to %.2fs)", phase.priority, ", ".join(phase.names), budget
+                "stopping %s (priority %d, up to %.2fs)", ", ".join(phase.names), phase.priority, budget
             )
             for process in members:
                 process.stop(budget, sig)
@@ -634,6 +785,13 @@ class Supervisor:
                 log.error("still not gone after SIGKILL: %s", ", ".join(stuck))
 
         await self._stop_leftovers(started + timeout)
+
+    def _dependency_names(self, processes: Iterable[Process]) -> dict[str, list[str]]:
+        """Instance -> the instances it depends on."""
+        return {
+            p.name: [d.name for group in p.config.program.depends_on for d in self._group(group)]
+            for p in processes if p.config.program.depends_on
+        }
 
     async def _stop_leftovers(self, deadline: float) -> None:
         """TERM, then KILL, whatever descendants are still around."""
@@ -711,6 +869,8 @@ class Supervisor:
         if self.server is not None:
             self.server.configure(new.daemon)
         instances = {i.name: i for i in new.instances}
+        for name in difference.removed + difference.changed:
+            self._close_readiness(name)  # a changed program gets a fresh NOTIFY_SOCKET
         for name in difference.removed:
             del self.processes[name]
             self._runs.pop(name, None)
@@ -721,6 +881,7 @@ class Supervisor:
         for process in fresh:
             self.processes[process.name] = process
         self.processes = {name: self.processes[name] for name in instances}
+        self._groups = None
         self.outputs.forget(self.processes)  # removed programs' files and followers
         for process in sorted(fresh, key=lambda p: (p.config.program.priority, p.name)):
             if self.state is DaemonState.SHUTTING_DOWN:

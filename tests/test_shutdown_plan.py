@@ -69,3 +69,40 @@ def test_shutdown_timeout_three_beats_stopwaitsecs_thirty() -> None:
     budget = phase_budget(30, [], timeout - reserve(timeout))
     assert budget < timeout - reserve(timeout)
     assert budget > 2.5
+
+
+# -- depends_on ------------------------------------------------------------------
+
+def test_dependents_stop_before_their_dependencies_at_one_priority() -> None:
+    items = [StopItem("web", 999, 5), StopItem("db", 999, 10), StopItem("cache", 999, 3)]
+    phases = plan(items, {"web": ["db", "cache"], "cache": ["db"]})
+    assert [p.names for p in phases] == [("web",), ("cache",), ("db",)]
+    assert [p.want for p in phases] == [5, 3, 10]
+
+
+def test_a_dependency_with_a_higher_priority_number_waits_for_its_dependents() -> None:
+    # Priority alone would stop db first (500 > 10); web depends on it.
+    items = [StopItem("db", 500, 10), StopItem("web", 10, 5), StopItem("worker", 500, 2)]
+    phases = plan(items, {"web": ["db"]})
+    assert [(p.priority, p.names) for p in phases] == [(500, ("worker",)), (10, ("web",)), (500, ("db",))]
+
+
+def test_priority_order_still_holds_where_dependencies_do_not_say_otherwise() -> None:
+    items = [StopItem("a", 900, 1), StopItem("b", 800, 1), StopItem("c", 700, 1)]
+    assert [p.names for p in plan(items, {"a": ["c"]})] == [("a",), ("b",), ("c",)]
+    # A moved dependency joins the phase of the priority it lands on.
+    items = [StopItem("a", 900, 1), StopItem("b", 800, 1), StopItem("db", 950, 1)]
+    phases = plan(items, {"a": ["db"]})
+    assert [(p.priority, p.names) for p in phases] == [(900, ("a",)), (800, ("b", "db"))]
+
+
+def test_the_order_passes_through_processes_that_are_not_running() -> None:
+    # web -> cache (stopped, not in the plan) -> db: web still stops before db.
+    items = [StopItem("web", 999, 1), StopItem("db", 999, 1)]
+    assert [p.names for p in plan(items, {"web": ["cache"], "cache": ["db"]})] == [("web",), ("db",)]
+
+
+def test_every_instance_of_a_pool_stops_before_what_the_pool_depends_on() -> None:
+    items = [StopItem(f"web_{n}", 999, 1) for n in range(3)] + [StopItem("db", 999, 4)]
+    deps = {f"web_{n}": ["db"] for n in range(3)}
+    assert [p.names for p in plan(items, deps)] == [("web_0", "web_1", "web_2"), ("db",)]

@@ -1,0 +1,194 @@
+"""How superd learns that a program is ready: sd_notify, a TCP connect, a command.
+
+* ``NotifySocket``: the program's own ``$NOTIFY_SOCKET``, a datagram socket
+  superd reads, so a program written for systemd's ``Type=notify`` works
+  unchanged. Messages are ``KEY=VALUE`` lines (``READY=1``, ``STATUS=...``,
+  ``RELOADING=1``, ``STOPPING=1``, ``EXTEND_TIMEOUT_USEC=...``).
+* ``TcpProbe``: ready once a connection to HOST:PORT is accepted.
+* ``ExecProbe``: ready once a command exits 0 (run every ``interval`` seconds,
+  killed after ``timeout``); the command runs as a :class:`~supervisor.helpers.Helper`.
+
+Each check calls its ``on_ready`` callback once and then stops; the notify
+socket keeps delivering messages for as long as the program lives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from typing import Callable, Mapping, Optional
+
+from .config import SOCKET_PATH_MAX, ReadyCheck
+
+log = logging.getLogger("superd")
+
+#: The largest notify datagram read; systemd's own limit is about the same.
+MAX_DATAGRAM = 4096
+#: A STATUS= text is cut to this many characters.
+MAX_STATUS = 512
+
+
+def parse_notify(data: bytes) -> dict[str, str]:
+    """``b"READY=1\\nSTATUS=Serving"`` -> ``{"READY": "1", "STATUS": "Serving"}``.
+
+    Lines without ``=`` are ignored, as systemd does; values are UTF-8 with
+    undecodable bytes replaced.
+    """
+    fields = {}
+    for line in data.decode("utf-8", "replace").split("\n"):
+        key, sep, value = line.partition("=")
+        if sep and key:
+            fields[key] = value
+    return fields
+
+
+class NotifySocket:
+    """One program's ``$NOTIFY_SOCKET``: a datagram socket superd owns and reads.
+
+    At ``{directory}/{name}`` (mode 0600, owned by the program's user), or an
+    abstract socket name when that path is too long for a socket address.
+    """
+
+    def __init__(self, directory: str, name: str, loop: asyncio.AbstractEventLoop,
+                 on_message: Callable[[dict[str, str]], None], uid: Optional[int] = None) -> None:
+        self.path: Optional[str] = os.path.join(directory, name)
+        self._loop = loop
+        self._on_message = on_message
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
+        try:
+            if len(os.fsencode(self.path)) > SOCKET_PATH_MAX:
+                self.path = None
+                self.address = f"@superd-{os.getpid()}-{name}"
+                self._sock.bind("\0" + self.address[1:])
+            else:
+                os.makedirs(directory, mode=0o755, exist_ok=True)
+                try:
+                    os.unlink(self.path)
+                except FileNotFoundError:
+                    pass
+                old_umask = os.umask(0o177)
+                try:
+                    self._sock.bind(self.path)
+                finally:
+                    os.umask(old_umask)
+                if uid is not None and uid != os.geteuid():
+                    os.chown(self.path, uid, -1)
+                self.address = self.path
+        except BaseException:
+            self._sock.close()
+            raise
+        loop.add_reader(self._sock.fileno(), self._read)
+
+    def _read(self) -> None:
+        for _ in range(64):  # a burst is drained over a few loop turns, never starving others
+            try:
+                data = self._sock.recv(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # pragma: no cover - nothing else is expected of a datagram socket
+                log.debug("notify socket %s: %s", self.address, exc)
+                return
+            fields = parse_notify(data)
+            if fields:
+                self._on_message(fields)
+
+    def close(self) -> None:
+        if self._sock.fileno() >= 0:
+            self._loop.remove_reader(self._sock.fileno())
+            self._sock.close()
+        if self.path is not None:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+
+
+class Probe:
+    """A readiness check that polls until it passes; ``cancel()`` ends it."""
+
+    def cancel(self) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class TcpProbe(Probe):
+    """Ready once ``check.host:check.port`` accepts a connection.
+
+    Tries every ``check.interval`` seconds; one attempt may take ``check.timeout``.
+    """
+
+    def __init__(self, check: ReadyCheck, on_ready: Callable[[str], None]) -> None:
+        self._check = check
+        self._on_ready = on_ready
+        self._task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        check = self._check
+        while True:
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(check.host, check.port), check.timeout)
+            except (OSError, asyncio.TimeoutError):
+                await asyncio.sleep(check.interval)
+                continue
+            writer.close()
+            self._on_ready(f"{check} accepted a connection")
+            return
+
+    def cancel(self) -> None:
+        self._task.cancel()
+
+
+class ExecProbe(Probe):
+    """Ready once a command exits 0; run again ``interval`` seconds after each failure.
+
+    ``run(timeout, on_exit)`` starts the command (see :class:`supervisor.helpers.Helper`)
+    and returns a handle with ``cancel()``; ``on_exit(status, output)`` follows.
+    """
+
+    def __init__(self, check: ReadyCheck, loop: asyncio.AbstractEventLoop, run: Callable,
+                 on_ready: Callable[[str], None], on_failure: Callable[[str], None]) -> None:
+        self._check = check
+        self._loop = loop
+        self._run = run
+        self._on_ready = on_ready
+        self._on_failure = on_failure
+        self._handle = None
+        self._timer: Optional[asyncio.TimerHandle] = None
+        self._cancelled = False
+        self._try()
+
+    def _try(self) -> None:
+        self._timer = None
+        if self._cancelled:
+            return
+        try:
+            self._handle = self._run(self._check.timeout, self._exited)
+        except OSError as exc:
+            self._on_failure(f"cannot run {self._check}: {exc.strerror or exc}")
+            self._timer = self._loop.call_later(self._check.interval, self._try)
+
+    def _exited(self, code: Optional[int], output: str) -> None:
+        self._handle = None
+        if self._cancelled:
+            return
+        if code == 0:
+            self._on_ready(f"{self._check} exited 0")
+            return
+        how = f"timed out after {self._check.timeout:g}s" if code is None else f"exited {code}"
+        self._on_failure(f"{self._check} {how}" + (f": {output}" if output else ""))
+        self._timer = self._loop.call_later(self._check.interval, self._try)
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
+def describe(fields: Mapping[str, str]) -> str:
+    """A notify message for the debug log, STATUS last."""
+    return " ".join(f"{k}={v!r}" if k == "STATUS" else f"{k}={v}" for k, v in fields.items())
