@@ -37,6 +37,7 @@ else:
 
 __all__ = [
     "Autorestart",
+    "Dependency",
     "ReadyCheck",
     "StopStep",
     "Config",
@@ -405,12 +406,23 @@ def _stop_sequence(value: Any) -> tuple[StopStep, ...]:
     return steps
 
 
-def _names(value: Any) -> tuple[str, ...]:
-    names = _array(_string, "an array of program names")(value)
+CONDITIONS = ("ready", "started", "completed")
+_DEPENDS_WHAT = 'an array of program names, or a table like { db = "ready", migrate = "completed" }'
+
+
+def _depends_on(value: Any) -> tuple[Dependency, ...]:
+    """``["db", "cache"]`` (each must be ready) or ``{ db = "ready", migrate = "completed" }``."""
+    if isinstance(value, dict):
+        condition = _choice(*CONDITIONS)
+        values = _table(value, {name: condition for name in value}, _DEPENDS_WHAT)
+        return tuple(Dependency(name, when, f".{_dotted(name)}") for name, when in values.items())
+    if not isinstance(value, list):
+        raise _expected(_DEPENDS_WHAT, value)
+    names = _array(_string, _DEPENDS_WHAT)(value)
     for i, name in enumerate(names):
         if names.index(name) != i:
             raise Invalid(f"{_quote(name)} is listed twice", f"[{i}]")
-    return names
+    return tuple(Dependency(name, "ready", f"[{i}]") for i, name in enumerate(names))
 
 
 # --------------------------------------------------------------------------
@@ -528,6 +540,17 @@ class ReadyCheck:
         return self.kind
 
 
+class Dependency(NamedTuple):
+    """A ``depends_on`` entry: start only once ``program`` is ``condition``:
+    "ready" (running and ready, or exited for good with an expected code),
+    "started" (running, ready or not) or "completed" (exited for good with an
+    expected code: a one-shot job that did its work)."""
+
+    program: str
+    condition: str = "ready"
+    key: str = ""          # where it was written: "[0]" or ".db", for messages
+
+
 @dataclass(frozen=True)
 class StopStep:
     """One step of a stop: send ``signal`` (or run ``command``), then wait up to
@@ -595,7 +618,7 @@ class ProgramConfig:
     stderr_backups: int = 10
     ready: ReadyCheck | None = None    # None: ready once running (after startsecs)
     ready_timeout: float = 60.0        # not ready by then: a failed start
-    depends_on: tuple[str, ...] = ()   # programs that must be ready before this one starts
+    depends_on: tuple[Dependency, ...] = ()  # programs this one waits for before it starts
     stop_sequence: tuple[StopStep, ...] = ()   # empty: the one step (stopsignal, stopwaitsecs)
     stop_command: tuple[str, ...] = ()  # run first when stopping, like systemd's ExecStop
     source: str | None = None          # the file it came from
@@ -693,7 +716,7 @@ PROGRAM_KEYS: dict[str, Check] = {
     "stderr_backups": _integer(0),
     "ready": _ready,
     "ready_timeout": _number(0, above=True),
-    "depends_on": _names,
+    "depends_on": _depends_on,
     "stop_sequence": _stop_sequence,
     "stop_command": _command,
 }
@@ -932,10 +955,10 @@ def _check_names(instances: Sequence[InstanceConfig], problems: list[Problem]) -
 def _check_dependencies(programs: Mapping[str, ProgramConfig], problems: list[Problem]) -> None:
     """``depends_on`` names programs that exist, and no program waits for itself."""
     for program in programs.values():
-        for i, name in enumerate(program.depends_on):
+        for name, _, at in program.depends_on:
             if name not in programs:
                 known = ", ".join(sorted(programs)) or "none"
-                problems.append(Problem(program.source, f"program.{_dotted(program.name)}.depends_on[{i}]",
+                problems.append(Problem(program.source, f"program.{_dotted(program.name)}.depends_on{at}",
                                         f"no program named {_quote(name)} (programs: {known})"))
     seen: set[str] = set()
     for start in sorted(programs):
@@ -964,7 +987,7 @@ def _find_cycle(start: str, programs: Mapping[str, ProgramConfig], done: set[str
                 continue
             path.append(name)
             on_path.add(name)
-        deps = programs[name].depends_on
+        deps = [dependency.program for dependency in programs[name].depends_on]
         if index < len(deps):
             stack.append((name, index + 1))
             stack.append((deps[index], 0))

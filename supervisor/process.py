@@ -30,10 +30,10 @@ The rules are supervisord's, minus its known flaws:
   failed start (stopped, then BACKOFF like any failed start). Without a check
   it is ready once RUNNING. A running program may report itself not ready
   (sd_notify RELOADING=1 or STOPPING=1) and ready again (READY=1);
-* a program with ``depends_on`` is spawned only once every dependency is
-  ready (or has exited for good with an expected code, the "oneshot" case);
-  until then it is STARTING without a pid, and a dependency that fails for
-  good makes it FATAL.
+* a program with ``depends_on`` is spawned only once every dependency meets
+  its condition (ready; started; or completed: exited for good with an
+  expected code, the one-shot job); until then it is STARTING without a pid,
+  and a dependency that fails for good makes it FATAL.
 """
 
 from __future__ import annotations
@@ -639,13 +639,22 @@ class Process:
         """Running and ready: what dependents, rolling restarts and ``wait --state ready`` want."""
         return self.state is ProcessState.RUNNING and self._ready
 
-    def satisfies_dependents(self) -> bool:
-        """Ready, or ended for good with an expected code (a oneshot that did its job)."""
-        return self.ready or (
+    def satisfies(self, condition: str) -> bool:
+        """Does it meet a dependent's ``depends_on`` condition?
+
+        "completed": ended for good with an expected code (a one-shot job that
+        did its work); "started": running; "ready": ready, or completed.
+        """
+        completed = (
             self.state is ProcessState.EXITED
             and self.ended_for_good
             and self.exitstatus in self.config.program.exitcodes
         )
+        if condition == "completed":
+            return completed
+        if condition == "started":
+            return self.state is ProcessState.RUNNING or completed
+        return self.ready or completed
 
     def exit_code(self) -> int:
         """The last end as a shell would report it: code, 128+N for signal N."""
@@ -661,10 +670,10 @@ class Process:
         return None
 
     def description(self) -> str:
+        if self.state is ProcessState.RUNNING and not self._ready:
+            return f"pid {self.pid}, uptime {format_duration(self.uptime() or 0)}, not ready: {self.reason.split('not ready: ', 1)[-1]}"
         if self.state is ProcessState.RUNNING:
             return f"pid {self.pid}, uptime {format_duration(self.uptime() or 0)}"
-        if self.state is ProcessState.RUNNING and not self._ready:
-            return f"pid {self.pid}, uptime {format_duration(self.uptime() or 0)}, {self.reason.split(': ', 1)[-1]}"
         if self.state is ProcessState.STARTING and self.pid is None:
             return self.reason
         if self.state is ProcessState.STARTING:

@@ -384,9 +384,9 @@ class Supervisor:
 
     def dependencies(self, process: Process) -> tuple[list[str], Optional[str]]:
         waiting = []
-        for group in process.config.program.depends_on:
+        for group, condition, _ in process.config.program.depends_on:
             for dependency in self._group(group):
-                if dependency.satisfies_dependents():
+                if dependency.satisfies(condition):
                     continue
                 if dependency.state is ProcessState.FATAL or (
                         dependency.state is ProcessState.EXITED and dependency.ended_for_good):
@@ -396,7 +396,7 @@ class Supervisor:
                         and self.restarts_allowed() and not dependency.retired):
                     log.info("%s: starting %s, which it depends on", process.name, dependency.name)
                     dependency.start()
-                    if dependency.satisfies_dependents():
+                    if dependency.satisfies(condition):
                         continue
                 waiting.append(dependency.name)
         if waiting:
@@ -789,7 +789,7 @@ class Supervisor:
     def _dependency_names(self, processes: Iterable[Process]) -> dict[str, list[str]]:
         """Instance -> the instances it depends on."""
         return {
-            p.name: [d.name for group in p.config.program.depends_on for d in self._group(group)]
+            p.name: [d.name for dependency in p.config.program.depends_on for d in self._group(dependency.program)]
             for p in processes if p.config.program.depends_on
         }
 

@@ -309,7 +309,8 @@ BAD_PROGRAM = [
     ("ready", "tcp:db:", 'expected a TCP port from 1 to 65535 in "db:"'),
     ("ready", "tcp::80", 'expected HOST:PORT or PORT, got ":80"'),
     ("ready_timeout", 0, "expected a number > 0, got 0 (integer)"),
-    ("depends_on", "db", 'expected an array of program names, got "db" (string)'),
+    ("depends_on", "db", 'expected an array of program names, or a table like { db = "ready", '
+                   'migrate = "completed" }, got "db" (string)'),
     ("stop_sequence", [], "expected at least one step (after the last one, SIGKILL)"),
     ("stop_sequence", {"signal": "TERM", "wait": 1}, 'expected an array of steps like { signal = "TERM", '
                       'wait = 10 } or { exec = "cmd", wait = 10 }, got a table'),
@@ -981,4 +982,19 @@ def test_depends_on_a_diamond_is_fine():
         "db": {"command": "x"},
     }}
     cfg = parse(data, MAIN, ENV)
-    assert cfg.program("web").depends_on == ("cache", "db")
+    assert [(d.program, d.condition) for d in cfg.program("web").depends_on] == [("cache", "ready"), ("db", "ready")]
+
+
+def test_depends_on_conditions():
+    data = {"program": {
+        "web": {"command": "x", "depends_on": {"migrate": "completed", "db": "READY", "cache": "started"}},
+        "migrate": {"command": "x"}, "db": {"command": "x"}, "cache": {"command": "x"},
+    }}
+    deps = parse(data, MAIN, ENV).program("web").depends_on
+    assert [(d.program, d.condition) for d in deps] == [("migrate", "completed"), ("db", "ready"), ("cache", "started")]
+    data["program"]["web"]["depends_on"] = {"db": "healthy"}
+    assert problems(data) == [
+        f'{MAIN}: program.web.depends_on.db: expected one of "ready", "started", "completed", got "healthy" (string)']
+    data["program"]["web"]["depends_on"] = {"nope": "ready"}
+    assert problems(data) == [
+        f'{MAIN}: program.web.depends_on.nope: no program named "nope" (programs: cache, db, migrate, web)']

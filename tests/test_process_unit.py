@@ -51,6 +51,11 @@ class FakeRuntime:
         self.rest_signals: list[tuple[int, int, bool]] = []
         self.shutting_down = False
         self.watched = False  # True: the fake announces emptiness (group_changed), no polling
+        self.readiness_events: list[tuple[str, bool]] = []
+        self.watching: set[str] = set()
+        self.deps: dict[str, Process] = {}   # program name -> its (one) process
+        self.others: list[Process] = []      # processes told of every state change
+        self.commands: list[tuple[tuple[str, ...], float]] = []
 
     def monotonic(self) -> float:
         return self.now
@@ -87,6 +92,38 @@ class FakeRuntime:
 
     def state_changed(self, process: Process, old: S) -> None:
         self.transitions.append((old.value, process.state.value))
+        for other in list(self.others):
+            other.dependencies_changed()
+
+    # Readiness, dependencies, stop commands.
+    def readiness_changed(self, process: Process) -> None:
+        self.readiness_events.append((process.name, process.ready))
+        for other in list(self.others):
+            other.dependencies_changed()
+
+    def watch_ready(self, process: Process) -> None:
+        self.watching.add(process.name)
+
+    def unwatch_ready(self, process: Process) -> None:
+        self.watching.discard(process.name)
+
+    def dependencies(self, process: Process):
+        waiting = []
+        for group, condition, _ in process.config.program.depends_on:
+            dep = self.deps[group]
+            if dep.satisfies(condition):
+                continue
+            if dep.state is S.FATAL or (dep.state is S.EXITED and dep.ended_for_good):
+                return [], f"{dep.name} is {dep.state.value}"
+            if dep.state in (S.STOPPED, S.EXITED):
+                dep.start()
+                if dep.satisfies(condition):
+                    continue
+            waiting.append(dep.name)
+        return waiting, None
+
+    def run_command(self, process: Process, command, timeout: float) -> None:
+        self.commands.append((command, timeout))
 
     # -- test controls -------------------------------------------------------
 
@@ -485,3 +522,296 @@ def test_a_retired_process_never_starts_again() -> None:
     p.retired = True
     assert not p.start()
     assert p.state is S.STOPPED and rt.transitions == []
+
+
+# -- readiness ------------------------------------------------------------------------
+
+
+def test_a_ready_check_keeps_it_starting_until_ready_and_startsecs() -> None:
+    p, rt = make(startsecs=1, ready="notify")
+    p.start()
+    assert rt.watching == {"p"}
+    rt.advance(1.5)
+    assert p.state is S.STARTING and not p.ready
+    assert "waiting for ready (notify)" in p.description()
+    p.mark_ready("READY=1")
+    assert p.state is S.RUNNING and p.ready and p.runs == 1
+    assert "ready (READY=1)" in p.reason
+
+
+def test_ready_before_startsecs_waits_for_startsecs() -> None:
+    p, rt = make(startsecs=2, ready="tcp:8000")
+    p.start()
+    rt.advance(0.5)
+    p.mark_ready("tcp accepted")
+    assert p.state is S.STARTING
+    assert p.description() == f"pid {p.pid}, starting: waiting for startsecs=2"
+    rt.advance(1.6)
+    assert p.state is S.RUNNING and p.ready
+
+
+def test_without_a_check_running_means_ready() -> None:
+    p, rt = make(startsecs=0)
+    p.start()
+    assert p.state is S.RUNNING and p.ready
+    assert rt.watching == set()
+
+
+def test_not_ready_in_time_is_a_failed_start_after_a_stop() -> None:
+    p, rt = make(startsecs=0, ready="notify", ready_timeout=5, startretries=1, stopwaitsecs=3)
+    p.start()
+    pid = p.pid
+    rt.advance(5)
+    assert p.state is S.STOPPING
+    assert (pid, signal.SIGTERM, False) in rt.sent
+    assert rt.watching == set()
+    die(p, rt, signal_status(signal.SIGTERM))
+    assert p.state is S.BACKOFF and "not ready within ready_timeout=5s (notify)" in p.reason
+    assert p.attempts == 1
+    rt.advance(1)  # the retry
+    assert p.state is S.STARTING and p.pid != pid
+    rt.advance(5)
+    die(p, rt, signal_status(signal.SIGTERM))
+    assert p.state is S.FATAL and "gave up after 2 attempts" in p.reason
+
+
+def test_a_stop_request_during_a_ready_timeout_stop_ends_stopped() -> None:
+    p, rt = make(startsecs=0, ready="notify", ready_timeout=1)
+    p.start()
+    rt.advance(1)
+    assert p.state is S.STOPPING
+    p.stop()
+    die(p, rt, signal_status(signal.SIGTERM))
+    assert p.state is S.STOPPED
+
+
+def test_extend_timeout_pushes_the_ready_deadline() -> None:
+    p, rt = make(startsecs=0, ready="notify", ready_timeout=2)
+    p.start()
+    rt.advance(1.5)
+    p.extend_ready_timeout(3)
+    rt.advance(2.9)
+    assert p.state is S.STARTING
+    p.mark_ready()
+    assert p.state is S.RUNNING
+    assert not [t for t in rt.pending()]  # the ready timer is gone
+
+
+def test_a_running_program_can_report_itself_not_ready_and_ready_again() -> None:
+    p, rt = make(startsecs=0, ready="notify")
+    p.start()
+    p.mark_ready("READY=1")
+    p.mark_not_ready("reloading (RELOADING=1)")
+    assert p.state is S.RUNNING and not p.ready
+    assert "not ready: reloading (RELOADING=1)" in p.description()
+    p.mark_ready("READY=1")
+    assert p.ready
+    assert rt.readiness_events == [("p", False), ("p", True)]
+
+
+def test_readiness_of_a_previous_run_does_not_carry_over() -> None:
+    p, rt = make(startsecs=0, ready="notify", autorestart=True)
+    p.start()
+    p.mark_ready()
+    p.status_text = "serving"
+    rt.advance(5)
+    die(p, rt, exit_status(1))
+    assert p.state is S.STARTING and not p.ready and p.status_text is None
+
+
+def test_ready_after_the_process_is_gone_is_ignored() -> None:
+    p, rt = make(startsecs=0, ready="notify", autorestart=False)
+    p.start()
+    die(p, rt, exit_status(1))
+    p.mark_ready()
+    assert not p.ready
+
+
+# -- dependencies -----------------------------------------------------------------------
+
+
+def pair(**dependent) -> tuple[Process, Process, FakeRuntime]:
+    """db and web; web depends on db."""
+    data = {"program": {"db": {"command": "db", "startsecs": 0, "ready": "notify"},
+                        "web": {"command": "web", "startsecs": 0, "depends_on": ["db"], **dependent}}}
+    config = cfg.parse(data, None, {})
+    rt = FakeRuntime()
+    db = Process(config.instance("db"), rt)
+    web = Process(config.instance("web"), rt)
+    rt.deps = {"db": db, "web": web}
+    rt.others = [web]
+    return db, web, rt
+
+
+def test_a_dependent_starts_once_its_dependency_is_ready() -> None:
+    db, web, rt = pair()
+    web.start()
+    assert db.state is S.STARTING and db.pid is not None  # started for web
+    assert web.state is S.STARTING and web.pid is None and web.waiting_for == ("db",)
+    assert web.description() == "waiting for db to be ready"
+    db.mark_ready()
+    assert web.state is S.RUNNING and web.pid is not None and web.waiting_for == ()
+
+
+def test_stopping_a_waiting_dependent_needs_no_signal() -> None:
+    db, web, rt = pair()
+    web.start()
+    sent = list(rt.sent)
+    web.stop()
+    assert web.state is S.STOPPED and rt.sent == sent
+    db.mark_ready()
+    assert web.state is S.STOPPED
+
+
+def test_a_failed_dependency_makes_the_dependent_fatal() -> None:
+    db, web, rt = pair()
+    web.start()
+    db.config = db.config  # db: ready = "notify", startretries = 3 by default
+    for _ in range(4):  # every attempt dies before it is ready
+        rt.advance(5)
+        die(db, rt, exit_status(1))
+    assert db.state is S.FATAL
+    assert web.state is S.FATAL and "its dependency db is fatal" in web.reason and web.ended_for_good
+    assert web.pid is None
+
+
+def test_a_stopped_dependency_is_started_for_a_waiting_dependent() -> None:
+    db, web, rt = pair()
+    web.start()
+    first = db.pid
+    db.stop(0)
+    die(db, rt, signal_status(signal.SIGKILL))
+    assert db.state is S.STARTING and db.pid != first  # web still waits for it
+    db.mark_ready()
+    assert web.state is S.RUNNING
+
+
+def test_a_completed_dependency_is_a_oneshot_that_exited_expectedly() -> None:
+    data = {"program": {"migrate": {"command": "migrate", "startsecs": 0, "autorestart": False},
+                        "web": {"command": "web", "startsecs": 0, "depends_on": {"migrate": "completed"}}}}
+    config = cfg.parse(data, None, {})
+    rt = FakeRuntime()
+    migrate = Process(config.instance("migrate"), rt)
+    web = Process(config.instance("web"), rt)
+    rt.deps, rt.others = {"migrate": migrate, "web": web}, [web]
+    web.start()
+    assert migrate.state is S.RUNNING and web.waiting_for == ("migrate",)  # running, not done yet
+    die(migrate, rt, exit_status(0))
+    assert migrate.state is S.EXITED and web.state is S.RUNNING
+
+
+def test_a_restart_waits_for_its_dependency_again() -> None:
+    db, web, rt = pair(autorestart=True)
+    web.start()
+    db.mark_ready()
+    rt.advance(5)
+    db.mark_not_ready("reloading")
+    die(web, rt, exit_status(1))
+    assert web.state is S.STARTING and web.pid is None and web.waiting_for == ("db",)
+    db.mark_ready()
+    assert web.state is S.RUNNING
+
+
+# -- stop sequences -------------------------------------------------------------------------
+
+
+def test_each_step_signals_then_waits_then_sigkill() -> None:
+    p, rt = make(startsecs=0, stop_sequence=[{"signal": "TSTP", "wait": 20}, {"signal": "TERM", "wait": 10}])
+    p.start()
+    pid = p.pid
+    p.stop()
+    assert rt.sent[-2:] == [(pid, signal.SIGTSTP, False), (pid, signal.SIGCONT, False)]
+    assert "stopping with SIGTSTP, up to 20s, then 1 more step" in p.reason
+    rt.advance(19.9)
+    assert (pid, signal.SIGTERM, False) not in rt.sent
+    rt.advance(0.1)
+    assert rt.sent[-2:] == [(pid, signal.SIGTERM, False), (pid, signal.SIGCONT, False)]
+    rt.advance(9.9)
+    assert (pid, signal.SIGKILL, False) not in rt.sent
+    rt.advance(0.1)
+    assert (pid, signal.SIGKILL, False) in rt.sent
+    die(p, rt, signal_status(signal.SIGKILL))
+    assert p.state is S.STOPPED
+
+
+def test_an_exit_during_a_step_ends_the_stop() -> None:
+    p, rt = make(startsecs=0, stop_sequence=[{"signal": "TSTP", "wait": 20}, {"signal": "TERM", "wait": 10}])
+    p.start()
+    p.stop()
+    rt.advance(3)
+    die(p, rt, exit_status(0))
+    assert p.state is S.STOPPED
+    assert not rt.pending()
+
+
+def test_a_command_step_runs_then_waits() -> None:
+    p, rt = make(startsecs=0, stop_command=["drain", "now"], stopwaitsecs=4)
+    p.start()
+    pid = p.pid
+    p.stop()
+    assert rt.commands == [(("drain", "now"), 4.0)]
+    assert all(sig != signal.SIGTERM for _, sig, _ in rt.sent)
+    rt.advance(4)
+    assert (pid, signal.SIGTERM, False) in rt.sent
+    rt.advance(4)
+    assert (pid, signal.SIGKILL, False) in rt.sent
+
+
+def test_an_exit_during_a_command_step_sends_the_next_signal_to_what_is_left() -> None:
+    p, rt = make(startsecs=0, stop_command="drain", stopwaitsecs=4)
+    p.start()
+    pgid = p.pgid
+    p.stop()
+    p.pid = None if False else p.pid
+    p.exited(exit_status(0))  # the leader is gone, its group is not
+    assert (pgid, signal.SIGTERM, False) in rt.rest_signals
+    assert p.state is S.STOPPING
+
+
+def test_shutdown_compression_shrinks_every_step_alike() -> None:
+    p, rt = make(startsecs=0, stop_sequence=[{"signal": "TSTP", "wait": 20}, {"signal": "TERM", "wait": 10}])
+    p.start()
+    pid = p.pid
+    p.stop(3)  # 30 s of steps in 3 s: 2 s and 1 s
+    rt.advance(1.99)
+    assert (pid, signal.SIGTERM, False) not in rt.sent
+    rt.advance(0.02)
+    assert (pid, signal.SIGTERM, False) in rt.sent
+    rt.advance(1)
+    assert (pid, signal.SIGKILL, False) in rt.sent
+
+
+def test_a_tighter_deadline_while_stopping_shrinks_what_is_left() -> None:
+    p, rt = make(startsecs=0, stop_sequence=[{"signal": "TSTP", "wait": 20}, {"signal": "TERM", "wait": 10}])
+    p.start()
+    pid = p.pid
+    p.stop()
+    rt.advance(10)  # 10 s of TSTP left, then 10 s of TERM: 20 s
+    p.stop(2)       # now 2 s for all of it: 1 s and 1 s
+    rt.advance(1.01)
+    assert (pid, signal.SIGTERM, False) in rt.sent
+    rt.advance(1)
+    assert (pid, signal.SIGKILL, False) in rt.sent
+
+
+def test_a_started_dependency_need_not_be_ready() -> None:
+    db, web, rt = pair(depends_on={"db": "started"})
+    web.start()
+    assert db.state is S.STARTING and web.waiting_for == ("db",)  # not running yet: notify pending
+    db.mark_ready()
+    assert web.state is S.RUNNING
+    db2, web2, rt2 = pair()
+    assert db2.satisfies("ready") is False
+
+
+def test_a_dependency_that_exited_unexpectedly_for_good_fails_its_dependent() -> None:
+    data = {"program": {"migrate": {"command": "migrate", "startsecs": 0, "autorestart": False},
+                        "web": {"command": "web", "startsecs": 0, "depends_on": {"migrate": "completed"}}}}
+    config = cfg.parse(data, None, {})
+    rt = FakeRuntime()
+    migrate = Process(config.instance("migrate"), rt)
+    web = Process(config.instance("web"), rt)
+    rt.deps, rt.others = {"migrate": migrate, "web": web}, [web]
+    web.start()
+    die(migrate, rt, exit_status(2))
+    assert web.state is S.FATAL and "migrate is exited" in web.reason
