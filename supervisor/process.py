@@ -52,6 +52,10 @@ from .states import ACTIVE_STATES, STARTABLE_STATES, ProcessState
 QUICK_RUN = 1.0
 #: The longest pause between automatic restarts of a crash-looping process.
 MAX_RESTART_DELAY = 10.0
+#: A stop signal is followed by SIGCONT, so that a stopped (paused) program
+#: can act on it; not after these: SIGCONT would discard a pending job-control
+#: signal (POSIX), and a SIGTSTP step must reach the program's handler.
+NO_CONT_AFTER = frozenset({signal.SIGKILL, signal.SIGCONT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
 #: How long a group may take to empty after SIGKILL before superd stops waiting.
 KILL_GRACE = 5.0
 #: Where the runtime cannot announce that a group emptied, that is polled, only
@@ -527,7 +531,7 @@ class Process:
             self._stop_signal = step.signal
             if self.pid is not None:
                 self._send(step.signal, program.stopasgroup)
-                if step.signal not in (signal.SIGKILL, signal.SIGCONT):
+                if step.signal not in NO_CONT_AFTER:
                     self._send(signal.SIGCONT, program.stopasgroup)
             else:
                 self._signal_rest(step.signal, False)
@@ -570,7 +574,7 @@ class Process:
 
     def _signal_rest(self, sig: int, group_done: bool) -> None:
         self.runtime.signal_rest(self, sig, group_done)
-        if sig not in (signal.SIGKILL, signal.SIGCONT):
+        if sig not in NO_CONT_AFTER:
             self.runtime.signal_rest(self, signal.SIGCONT, group_done)
 
     def _kill(self) -> None:

@@ -32,6 +32,7 @@ from typing import Awaitable, Callable, Optional
 
 from . import cgroups, tracking
 from .config import Config
+from .process import NO_CONT_AFTER
 
 log = logging.getLogger("superd")
 
@@ -236,8 +237,9 @@ def _settings(config: Config, name: str) -> tuple[int, float, bool]:
     instance = config.instance(name)
     if instance is None:
         return DEFAULT_SIGNAL, DEFAULT_WAIT, False
-    program = instance.program
-    return program.stopsignal, program.stopwaitsecs, program.stopasgroup
+    # A drain sequence's last signal is the one that ends the program.
+    signals = [step.signal for step in instance.stop_plan() if step.signal is not None]
+    return signals[-1] if signals else DEFAULT_SIGNAL, instance.stop_time(), instance.program.stopasgroup
 
 
 def _safe_root(state: dict) -> Optional[str]:
@@ -341,7 +343,7 @@ async def stop_leftovers(
     for item in leftovers:
         item.deadline = now + item.wait
         item.signal(item.sig)
-        if item.sig not in (signal.SIGKILL, signal.SIGCONT):
+        if item.sig not in NO_CONT_AFTER:
             item.signal(signal.SIGCONT)
     delay = 0.005
     give_up = None
