@@ -21,6 +21,7 @@ import socket
 from typing import Callable, Mapping, Optional
 
 from .config import SOCKET_PATH_MAX, ReadyCheck
+from .process import SpawnError
 
 log = logging.getLogger("superd")
 
@@ -164,8 +165,8 @@ class ExecProbe(Probe):
             return
         try:
             self._handle = self._run(self._check.timeout, self._exited)
-        except OSError as exc:
-            self._on_failure(f"cannot run {self._check}: {exc.strerror or exc}")
+        except (OSError, SpawnError) as exc:  # missing command, out of processes...
+            self._on_failure(f"cannot run {self._check}: {getattr(exc, 'strerror', None) or exc}")
             self._timer = self._loop.call_later(self._check.interval, self._try)
 
     def _exited(self, code: Optional[int], output: str) -> None:

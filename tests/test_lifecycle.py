@@ -411,3 +411,22 @@ def test_status_json_has_the_readiness_fields(graceful_superd, tmp_path):
     (info,) = json.loads(out.stdout)
     assert info["ready"] is True and info["ready_check"] is None
     assert info["status_text"] is None and info["waiting_for"] == []
+
+
+def test_a_probe_that_cannot_run_keeps_trying_and_superd_keeps_going(graceful_superd, tmp_path):
+    d = graceful_superd("""
+        [program.svc]
+        command = ["sleep", "1000"]
+        ready = { exec = "/no/such/probe", interval = 0.1 }
+        ready_timeout = 0.6
+        startretries = 0
+        startsecs = 0
+        [program.other]
+        command = ["sleep", "1000"]
+        startsecs = 0
+    """, daemon='log_level = "debug"')
+    info = d.wait_state("svc", "fatal", 10)
+    assert "not ready within ready_timeout=0.6s" in info["description"]
+    assert "cannot run exec /no/such/probe" in d.log()
+    assert d.state_of("other") == "running"
+    assert d.call("state")["state"] == "running"
