@@ -98,8 +98,9 @@ class Runtime(Protocol):
     def call_later(self, delay: float, callback: Callable[[], None]) -> Timer: ...
     def restarts_allowed(self) -> bool: ...
     def state_changed(self, process: "Process", old: ProcessState) -> None: ...
-    def readiness_changed(self, process: "Process") -> None:
-        """A RUNNING process reported itself (not) ready."""
+    def reason_changed(self, process: "Process") -> None:
+        """What the process is doing changed without a new state: it reported
+        itself (not) ready, or its stop went on to the next step."""
     def watch_ready(self, process: "Process") -> None:
         """Start the readiness check of the run just spawned; it calls
         ``process.mark_ready()`` once the check passes."""
@@ -311,14 +312,14 @@ class Process:
             self._maybe_running(how)
         elif not was:
             self.reason = f"pid {self.pid} ready again" + (f" ({how})" if how else "")
-            self.runtime.readiness_changed(self)
+            self.runtime.reason_changed(self)
 
     def mark_not_ready(self, why: str) -> None:
         """A running program said it is not ready (reloading, stopping)."""
         if self.state is ProcessState.RUNNING and self._ready:
             self._ready = False
             self.reason = f"pid {self.pid} not ready: {why}"
-            self.runtime.readiness_changed(self)
+            self.runtime.reason_changed(self)
 
     def extend_ready_timeout(self, seconds: float) -> None:
         """sd_notify EXTEND_TIMEOUT_USEC: a starting program asks for more time."""
@@ -328,7 +329,8 @@ class Process:
 
     def dependencies_changed(self) -> None:
         """A process changed state: a waiting process may start now."""
-        if self.state is ProcessState.STARTING and self.pid is None and self.waiting_for:
+        if (self.state is ProcessState.STARTING and self.pid is None and self.waiting_for
+                and self.runtime.restarts_allowed()):  # shutting down: it only waits to be stopped
             self._launch()
 
     def _ended(self, state: ProcessState, code: int, text: str, lived: float) -> None:
@@ -524,7 +526,7 @@ class Process:
             reason = f"{self._why}; {reason}"
         if self.state is ProcessState.STOPPING:
             self.reason = reason
-            self.runtime.readiness_changed(self)  # not a new state; waiters may look
+            self.runtime.reason_changed(self)
         else:
             self._set(ProcessState.STOPPING, reason)
         if step.signal is not None:

@@ -350,7 +350,7 @@ class Supervisor:
     def restarts_allowed(self) -> bool:
         return self.state is not DaemonState.SHUTTING_DOWN
 
-    def readiness_changed(self, process: Process) -> None:
+    def reason_changed(self, process: Process) -> None:
         log.info("%s: %s", process.name, process.reason)
         self._schedule_check()
 
