@@ -196,8 +196,9 @@ def _default(cls, key: str):
 
 
 #: Keys whose dataclass default is not what the user gets, so the page rightly
-#: describes it in words ("the value of stopasgroup").
-DEFAULT_IN_WORDS = {"killasgroup"}
+#: describes it in words ("the value of stopasgroup"), or whose default (no
+#: steps, no command) cannot be written as a valid TOML value.
+DEFAULT_IN_WORDS = {"killasgroup", "stop_sequence", "stop_command"}
 
 
 # --------------------------------------------------------------------------

@@ -1,7 +1,11 @@
-"""Demo job worker: takes one job at a time; on SIGTERM it finishes the job in hand, then exits.
+"""Demo job worker: takes one job at a time, and drains in two steps.
 
-This is the behaviour superd's graceful shutdown is built for: the stop signal
-is a request to finish, and superd waits (up to stopwaitsecs) before it kills.
+SIGTSTP: take no new job, but keep the one in hand (and keep running).
+SIGTERM (or SIGINT): finish the job in hand, then exit.
+
+This is what the worker's stop_sequence in superd.toml asks for: TSTP, a few
+seconds for the job in hand to end, then TERM; superd kills only when the
+last step's wait runs out.
 """
 
 import os
@@ -15,15 +19,24 @@ incoming, done = os.path.join(spool, "incoming"), os.path.join(spool, "done")
 os.makedirs(incoming, exist_ok=True)
 os.makedirs(done, exist_ok=True)
 
-stopping = False
+quiet = False      # SIGTSTP: no new job
+stopping = False   # SIGTERM: exit once the job in hand is done
+working = False
+
+
+def request_quiet(signum, frame):
+    global quiet
+    quiet = True
+    print(f"{me}: got SIGTSTP; taking no new job" + ("; finishing the job in hand" if working else ""))
 
 
 def request_stop(signum, frame):
     global stopping
     stopping = True
-    print(f"{me}: got {signal.Signals(signum).name}; finishing the job in hand")
+    print(f"{me}: got {signal.Signals(signum).name}; " + ("finishing the job in hand" if working else "exiting"))
 
 
+signal.signal(signal.SIGTSTP, request_quiet)
 signal.signal(signal.SIGTERM, request_stop)
 signal.signal(signal.SIGINT, request_stop)
 
@@ -41,16 +54,18 @@ def take_job():
 
 
 while not stopping:
-    job = take_job()
+    job = None if quiet else take_job()
     if job is None:
         time.sleep(0.2)
         continue
     name, path = job
     print(f"{me}: working on {name}")
+    working = True
     deadline = time.monotonic() + job_seconds
     while time.monotonic() < deadline:  # the work; a signal does not cut it short
         time.sleep(0.05)
     os.rename(path, os.path.join(done, name))
+    working = False
     print(f"{me}: finished {name}")
 
 print(f"{me}: no job in hand; exiting cleanly")
