@@ -516,7 +516,7 @@ TCP_INTERVAL, TCP_TIMEOUT = 0.1, 1.0
 EXEC_INTERVAL, EXEC_TIMEOUT = 1.0, 5.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ReadyCheck:
     """``ready``: "notify" (sd_notify READY=1), "tcp" (a connect succeeds) or
     "exec" (a command exits 0). In a program, ``target`` and ``command`` are as
@@ -551,7 +551,7 @@ class Dependency(NamedTuple):
     key: str = ""          # where it was written: "[0]" or ".db", for messages
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StopStep:
     """One step of a stop: send ``signal`` (or run ``command``), then wait up to
     ``wait`` seconds for the program to be gone before the next step."""
@@ -584,7 +584,7 @@ class DaemonSettings:
     cgroups: str = "auto"              # "auto": a cgroup v2 per program where usable; "off": never
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProgramConfig:
     """One ``[program.NAME]`` table: values checked, strings not yet ${}-expanded.
 
@@ -624,7 +624,7 @@ class ProgramConfig:
     source: str | None = None          # the file it came from
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InstanceConfig:
     """One process to run: a program's settings with its strings expanded."""
 

@@ -90,6 +90,9 @@ COLOURS = (36, 33, 32, 35, 34, 91, 96, 93, 92, 95, 94)
 class Stream:
     """One output stream of one process (stdout, stderr, or both merged), across restarts."""
 
+    __slots__ = ("process", "which", "sink", "console", "path", "prefix", "ring", "ring_size", "followers",
+                 "readers", "retired", "on_idle")
+
     def __init__(self, process: str, which: str, sink: Sink, *, console: bool = False,
                  ring: bool = False, path: Optional[str] = None) -> None:
         self.process = process
@@ -163,6 +166,8 @@ class Stream:
 
 class PipeReader:
     """Reads one pipe on the event loop and feeds its stream whole lines."""
+
+    __slots__ = ("fd", "stream", "capture", "partial", "eof", "paused", "resting", "armed", "grown", "loop")
 
     def __init__(self, fd: int, stream: Stream, capture: "Capture") -> None:
         self.fd = fd
@@ -282,6 +287,8 @@ class PipeReader:
 
 class Capture:
     """The pipes of one spawned process: handed to Popen, then read until EOF."""
+
+    __slots__ = ("loop", "readers", "stdout", "stderr", "_child_ends", "_exit", "_timer", "_open")
 
     def __init__(self, loop: Optional[asyncio.AbstractEventLoop]) -> None:
         self.loop = loop
@@ -470,6 +477,8 @@ class Follower:
 
 class ProcessOutput:
     """A process's streams for one set of output settings."""
+
+    __slots__ = ("key", "streams")
 
     def __init__(self, key: tuple, streams: dict[str, Stream]) -> None:
         self.key = key

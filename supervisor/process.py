@@ -145,6 +145,15 @@ def signal_name(sig: int) -> str:
 class Process:
     """The state machine of one program instance."""
 
+    # Slots: superd keeps one of these per instance for as long as it runs.
+    __slots__ = (
+        "config", "runtime", "state", "pid", "pgid", "since", "started_at", "started_wall", "exitstatus",
+        "spawn_exit_code", "runs", "restarts", "attempts", "quick_exits", "reason", "ended_for_good",
+        "retired", "waiting_for", "status_text", "_ready", "_startsecs_passed", "_ready_timer", "_timer",
+        "_steps", "_stop_deadline", "_kill_deadline", "_killed", "_poll", "_stop_signal", "_exit_text",
+        "_after", "_failing", "_why",
+    )
+
     def __init__(self, config: InstanceConfig, runtime: Runtime) -> None:
         self.config = config
         self.runtime = runtime

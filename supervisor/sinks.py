@@ -48,9 +48,12 @@ class Sink:
     :meth:`when_drained` is called once they are all written.
     """
 
-    name = "output"
+    # Slots: a LogFile per program stream lives as long as superd.
+    __slots__ = ("name", "fd", "blocking", "regular", "_sock", "_pending", "_waiters", "_watching",
+                 "loop", "written", "dropped")
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "output") -> None:
+        self.name = name
         self.fd: Optional[int] = None
         self.blocking = True
         self.regular = False
@@ -201,7 +204,10 @@ class Sink:
 class NullSink(Sink):
     """``null``: the bytes go nowhere (the in-memory ring still keeps the last lines)."""
 
-    name = "null"
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__("null")
 
     def write(self, buffers: Buffers) -> bool:
         return True
@@ -218,9 +224,10 @@ class ConsoleSink(Sink):
     output stalls the console programs (their pipes fill up), never superd.
     """
 
+    __slots__ = ("target", "colour", "_reported")
+
     def __init__(self, fd: int) -> None:
-        super().__init__()
-        self.name = "stdout" if fd == 1 else "stderr" if fd == 2 else f"fd {fd}"
+        super().__init__("stdout" if fd == 1 else "stderr" if fd == 2 else f"fd {fd}")
         self.target = fd
         self.colour = False
         self._reported = False
@@ -291,11 +298,13 @@ class LogFile(Sink):
     ``/dev/stdout`` or a FIFO is just written.
     """
 
+    __slots__ = ("path", "maxbytes", "backups", "make_dirs", "clock", "size", "failures", "failing",
+                 "_retry_at", "_dropped_at_failure", "_check_at", "_rotate_after", "_rotate_failing", "users")
+
     def __init__(self, path: str, maxbytes: int, backups: int, *, make_dirs: bool = False,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        super().__init__()
+        super().__init__(path)
         self.path = path
-        self.name = path
         self.maxbytes = maxbytes
         self.backups = backups
         self.make_dirs = make_dirs

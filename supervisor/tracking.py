@@ -37,7 +37,7 @@ RUN_ID = "SUPERD_RUN_ID"
 _RUN_ID_BYTES = RUN_ID.encode() + b"="
 
 
-@dataclass
+@dataclass(slots=True)
 class Run:
     """One spawn of an instance."""
 
