@@ -106,9 +106,10 @@ class Runtime(Protocol):
         ``process.mark_ready()`` once the check passes."""
     def unwatch_ready(self, process: "Process") -> None:
         """The run's readiness no longer matters (ready, stopping or gone)."""
-    def dependencies(self, process: "Process") -> tuple[list[str], Optional[str]]:
-        """(the dependencies not ready yet, the first that failed for good or
-        None). Starts dependencies that are stopped."""
+    def dependencies(self, process: "Process", start: bool) -> tuple[list[tuple[str, str]], Optional[str]]:
+        """([(dependency, condition) not met yet], the first that failed for
+        good or None). With ``start``, dependencies that are stopped are
+        started (not when only looking again: a stop by hand stands)."""
     def run_command(self, process: "Process", command: tuple[str, ...], timeout: float) -> None:
         """Run a stop step's command (killed after ``timeout`` seconds)."""
 
@@ -149,7 +150,8 @@ class Process:
     __slots__ = (
         "config", "runtime", "state", "pid", "pgid", "since", "started_at", "started_wall", "exitstatus",
         "spawn_exit_code", "runs", "restarts", "attempts", "quick_exits", "reason", "ended_for_good",
-        "retired", "waiting_for", "status_text", "_ready", "_startsecs_passed", "_ready_timer", "_timer",
+        "retired", "waiting_for", "status_text", "_ready", "_startsecs_passed", "_ready_timer", "_ready_deadline",
+        "_timer",
         "_steps", "_stop_deadline", "_kill_deadline", "_killed", "_poll", "_stop_signal", "_exit_text",
         "_after", "_failing", "_why",
     )
@@ -177,6 +179,7 @@ class Process:
         self._ready = False          # the run passed its readiness check
         self._startsecs_passed = False
         self._ready_timer: Optional[Timer] = None
+        self._ready_deadline: Optional[float] = None  # monotonic
         self._timer: Optional[Timer] = None
         self._steps: list[StopStep] = []  # the stop's steps after the current one
         self._stop_deadline: Optional[float] = None  # monotonic; the current step ends
@@ -331,8 +334,13 @@ class Process:
             self.runtime.reason_changed(self)
 
     def extend_ready_timeout(self, seconds: float) -> None:
-        """sd_notify EXTEND_TIMEOUT_USEC: a starting program asks for more time."""
-        if self.state is ProcessState.STARTING and self._ready_timer is not None and seconds > 0:
+        """sd_notify EXTEND_TIMEOUT_USEC: a starting program asks for ``seconds``
+        more from now; a deadline further away stays."""
+        if self.state is not ProcessState.STARTING or self._ready_timer is None or self._ready_deadline is None:
+            return
+        deadline = self.runtime.monotonic() + seconds
+        if deadline > self._ready_deadline:
+            self._ready_deadline = deadline
             self._ready_timer.cancel()
             self._ready_timer = self.runtime.call_later(seconds, self._ready_timeout)
 
@@ -340,7 +348,7 @@ class Process:
         """A process changed state: a waiting process may start now."""
         if (self.state is ProcessState.STARTING and self.pid is None and self.waiting_for
                 and self.runtime.restarts_allowed()):  # shutting down: it only waits to be stopped
-            self._launch()
+            self._launch(again=True)
 
     def _ended(self, state: ProcessState, code: int, text: str, lived: float) -> None:
         """The run is over (leader reaped, nothing of it left): what comes next."""
@@ -384,21 +392,25 @@ class Process:
         self.since = time.time()
         self.runtime.state_changed(self, old)
 
-    def _launch(self) -> None:
-        """Spawn, once every dependency is ready; until then wait, STARTING without a pid."""
+    def _launch(self, again: bool = False) -> None:
+        """Spawn, once every dependency is ready; until then wait, STARTING without a pid.
+
+        ``again``: only looking again after a change (no dependency is started)."""
         if self.config.program.depends_on:
-            waiting, failed = self.runtime.dependencies(self)
+            waiting, failed = self.runtime.dependencies(self, start=again is False)
             if failed is not None:
                 self.waiting_for = ()
                 self.ended_for_good = True
                 self._set(ProcessState.FATAL, f"not started: its dependency {failed}")
                 return
             if waiting:
-                changed = tuple(waiting) != self.waiting_for or self.state is not ProcessState.STARTING
-                self.waiting_for = tuple(waiting)
+                names = tuple(name for name, _ in waiting)
+                changed = names != self.waiting_for or self.state is not ProcessState.STARTING
+                self.waiting_for = names
                 if changed:
                     self.pid = None
-                    self._set(ProcessState.STARTING, f"waiting for {', '.join(waiting)} to be ready")
+                    what = ", ".join(f"{name} to {_CONDITION_WORDS.get(c, c)}" for name, c in waiting)
+                    self._set(ProcessState.STARTING, f"waiting for {what}")
                 return
             self.waiting_for = ()
         self._spawn()
@@ -420,6 +432,7 @@ class Process:
         self.started_wall = time.time()
         ready = self.config.ready
         if ready is not None:
+            self._ready_deadline = self.started_at + self.config.program.ready_timeout
             self._ready_timer = self.runtime.call_later(self.config.program.ready_timeout, self._ready_timeout)
             self.runtime.watch_ready(self)
         self._set(ProcessState.STARTING, f"spawned pid {pid}; running after {self._start_goal()}")
@@ -701,6 +714,10 @@ class Process:
         if self.state is ProcessState.STOPPING and self.pid is not None:
             return f"pid {self.pid}, {self.reason}"
         return self.reason
+
+
+#: How a waiting dependent describes each depends_on condition.
+_CONDITION_WORDS = {"ready": "be ready", "started": "start", "completed": "complete"}
 
 
 def _scaled(steps, budget: float) -> tuple[StopStep, ...]:

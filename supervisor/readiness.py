@@ -2,7 +2,8 @@
 
 * ``NotifySocket``: the program's own ``$NOTIFY_SOCKET``, a datagram socket
   superd reads, so a program written for systemd's ``Type=notify`` works
-  unchanged. Messages are ``KEY=VALUE`` lines (``READY=1``, ``STATUS=...``,
+  unchanged. Only the program and its descendants are heard (like systemd's
+  ``NotifyAccess=all``, within the program). Messages are ``KEY=VALUE`` lines (``READY=1``, ``STATUS=...``,
   ``RELOADING=1``, ``STOPPING=1``, ``EXTEND_TIMEOUT_USEC=...``).
 * ``TcpProbe``: ready once a connection to HOST:PORT is accepted.
 * ``ExecProbe``: ready once a command exits 0 (run every ``interval`` seconds,
@@ -15,9 +16,12 @@ socket keeps delivering messages for as long as the program lives.
 from __future__ import annotations
 
 import asyncio
+import errno
+import hashlib
 import logging
 import os
 import socket
+import struct
 from typing import Callable, Mapping, Optional
 
 from .config import SOCKET_PATH_MAX, ReadyCheck
@@ -45,38 +49,43 @@ def parse_notify(data: bytes) -> dict[str, str]:
     return fields
 
 
+#: struct ucred: pid, uid, gid.
+_UCRED = struct.Struct("iII")
+
+
 class NotifySocket:
     """One program's ``$NOTIFY_SOCKET``: a datagram socket superd owns and reads.
 
-    At ``{directory}/{name}`` (mode 0600, owned by the program's user), or an
-    abstract socket name when that path is too long for a socket address.
+    At ``{directory}/{name}`` (a hash of the name when that is too long for a
+    socket address), mode 0600, owned by the program's user. Each message
+    comes with its sender's pid (SO_PASSCRED), for the owner to check.
     """
 
     def __init__(self, directory: str, name: str, loop: asyncio.AbstractEventLoop,
-                 on_message: Callable[[dict[str, str]], None], uid: Optional[int] = None) -> None:
-        self.path: Optional[str] = os.path.join(directory, name)
+                 on_message: Callable[[dict[str, str], int], None], uid: Optional[int] = None) -> None:
+        path = os.path.join(directory, name)
+        if len(os.fsencode(path)) > SOCKET_PATH_MAX:
+            path = os.path.join(directory, hashlib.sha1(name.encode()).hexdigest()[:16])
+        if len(os.fsencode(path)) > SOCKET_PATH_MAX:
+            raise OSError(errno.ENAMETOOLONG, f"{path} is too long for a socket address: shorten run_dir")
+        self.address = path
         self._loop = loop
         self._on_message = on_message
+        os.makedirs(directory, mode=0o755, exist_ok=True)
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
         try:
-            if len(os.fsencode(self.path)) > SOCKET_PATH_MAX:
-                self.path = None
-                self.address = f"@superd-{os.getpid()}-{name}"
-                self._sock.bind("\0" + self.address[1:])
-            else:
-                os.makedirs(directory, mode=0o755, exist_ok=True)
-                try:
-                    os.unlink(self.path)
-                except FileNotFoundError:
-                    pass
-                old_umask = os.umask(0o177)
-                try:
-                    self._sock.bind(self.path)
-                finally:
-                    os.umask(old_umask)
-                if uid is not None and uid != os.geteuid():
-                    os.chown(self.path, uid, -1)
-                self.address = self.path
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            old_umask = os.umask(0o177)
+            try:
+                self._sock.bind(path)
+            finally:
+                os.umask(old_umask)
+            if uid is not None and uid != os.geteuid():
+                os.chown(path, uid, -1)
         except BaseException:
             self._sock.close()
             raise
@@ -85,25 +94,44 @@ class NotifySocket:
     def _read(self) -> None:
         for _ in range(64):  # a burst is drained over a few loop turns, never starving others
             try:
-                data = self._sock.recv(MAX_DATAGRAM)
+                data, ancillary, _, _ = self._sock.recvmsg(MAX_DATAGRAM, socket.CMSG_SPACE(_UCRED.size))
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:  # pragma: no cover - nothing else is expected of a datagram socket
                 log.debug("notify socket %s: %s", self.address, exc)
                 return
+            pid = 0
+            for level, kind, payload in ancillary:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS and len(payload) >= _UCRED.size:
+                    pid = _UCRED.unpack_from(payload)[0]
             fields = parse_notify(data)
             if fields:
-                self._on_message(fields)
+                self._on_message(fields, pid)
 
     def close(self) -> None:
         if self._sock.fileno() >= 0:
             self._loop.remove_reader(self._sock.fileno())
             self._sock.close()
-        if self.path is not None:
-            try:
-                os.unlink(self.path)
-            except OSError:
-                pass
+        try:
+            os.unlink(self.address)
+        except OSError:
+            pass
+
+
+def descends_from(pid: int, ancestor: int, depth: int = 64) -> bool:
+    """Is ``pid`` the process ``ancestor`` or one of its descendants (by /proc parentage)?"""
+    for _ in range(depth):
+        if pid == ancestor:
+            return True
+        if pid <= 1:
+            return False
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            return False
+        pid = int(stat[stat.rindex(b")") + 2:].split(b" ", 2)[1])
+    return False
 
 
 class Probe:

@@ -286,17 +286,20 @@ class Supervisor:
             try:
                 endpoint = readiness.NotifySocket(
                     directory, process.name, self.loop,
-                    lambda fields, name=process.name: self._notified(name, fields),
+                    lambda fields, pid, name=process.name: self._notified(name, fields, pid),
                     None if identity is None else identity.uid)
             except OSError as exc:
                 raise SpawnError(f"cannot make its NOTIFY_SOCKET in {directory}: {exc.strerror or exc}", 1) from None
             self._notify_sockets[process.name] = endpoint
         return endpoint
 
-    def _notified(self, name: str, fields: dict[str, str]) -> None:
+    def _notified(self, name: str, fields: dict[str, str], sender: int) -> None:
         """An sd_notify message from a program (or anything it started)."""
         process = self.processes.get(name)
         if process is None or process.pid is None:
+            return
+        if not readiness.descends_from(sender, process.pid):
+            log.warning("%s: ignoring a notify message from pid %d, which is not the program's", name, sender)
             return
         log.debug("%s: notify %s", name, readiness.describe(fields))
         if "STATUS" in fields:
@@ -382,7 +385,7 @@ class Supervisor:
         if probe is not None:
             probe.cancel()
 
-    def dependencies(self, process: Process) -> tuple[list[str], Optional[str]]:
+    def dependencies(self, process: Process, start: bool) -> tuple[list[tuple[str, str]], Optional[str]]:
         waiting = []
         for group, condition, _ in process.config.program.depends_on:
             for dependency in self._group(group):
@@ -392,13 +395,13 @@ class Supervisor:
                         dependency.state is ProcessState.EXITED and dependency.ended_for_good):
                     self._blocked.discard(process)
                     return [], f"{dependency.name} is {dependency.state.value} ({dependency.reason})"
-                if (dependency.state in (ProcessState.STOPPED, ProcessState.EXITED)
+                if (start and dependency.state in (ProcessState.STOPPED, ProcessState.EXITED)
                         and self.restarts_allowed() and not dependency.retired):
                     log.info("%s: starting %s, which it depends on", process.name, dependency.name)
                     dependency.start()
                     if dependency.satisfies(condition):
                         continue
-                waiting.append(dependency.name)
+                waiting.append((dependency.name, condition))
         if waiting:
             self._blocked.add(process)
         else:

@@ -430,3 +430,49 @@ def test_a_probe_that_cannot_run_keeps_trying_and_superd_keeps_going(graceful_su
     assert "cannot run exec /no/such/probe" in d.log()
     assert d.state_of("other") == "running"
     assert d.call("state")["state"] == "running"
+
+
+def test_notify_messages_from_strangers_are_ignored(graceful_superd, tmp_path):
+    d = graceful_superd("""
+        [program.svc]
+        command = ["sleep", "1000"]
+        ready = "notify"
+        startsecs = 0
+    """)
+    sock = tmp_path / "run" / "notify" / "svc"
+    wait_until(sock.exists, 5)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:  # root, but not the program
+        s.sendto(b"READY=1\nSTATUS=forged", str(sock))
+    wait_until(lambda: "not the program's" in d.log(), 5)
+    info = d.status("svc")["svc"]
+    assert info["state"] == "starting" and info["status_text"] is None
+
+
+def test_a_descendant_of_the_program_may_notify(graceful_superd, tmp_path):
+    # The shell forks python (no exec): the message comes from a child of the program.
+    d = graceful_superd(f"""
+        [program.svc]
+        command = ["sh", "-c", "{PYTHON} -c 'import os, socket; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b\\"READY=1\\", os.environ[\\"NOTIFY_SOCKET\\"])'; sleep 1000"]
+        ready = "notify"
+        startsecs = 0
+    """)
+    d.wait_state("svc", "running", 10)
+
+
+def test_stopping_a_dependency_by_hand_does_not_restart_it(graceful_superd, tmp_path):
+    d = graceful_superd("""
+        [program.db]
+        command = ["sleep", "1000"]
+        ready = "notify"
+        startsecs = 0
+        [program.web]
+        command = ["sleep", "1000"]
+        startsecs = 0
+        depends_on = ["db"]
+    """)
+    d.wait_state("db", "starting", 5)
+    out = ctl(d, "stop", "db", "--timeout", "5")
+    assert out.returncode == 0, out.stdout + out.stderr
+    info = d.status()
+    assert info["db"]["state"] == "stopped"
+    assert info["web"]["state"] == "starting" and info["web"]["waiting_for"] == ["db"]

@@ -107,7 +107,7 @@ class FakeRuntime:
     def unwatch_ready(self, process: Process) -> None:
         self.watching.discard(process.name)
 
-    def dependencies(self, process: Process):
+    def dependencies(self, process: Process, start: bool):
         waiting = []
         for group, condition, _ in process.config.program.depends_on:
             dep = self.deps[group]
@@ -115,11 +115,11 @@ class FakeRuntime:
                 continue
             if dep.state is S.FATAL or (dep.state is S.EXITED and dep.ended_for_good):
                 return [], f"{dep.name} is {dep.state.value}"
-            if dep.state in (S.STOPPED, S.EXITED):
+            if start and dep.state in (S.STOPPED, S.EXITED):
                 dep.start()
                 if dep.satisfies(condition):
                     continue
-            waiting.append(dep.name)
+            waiting.append((dep.name, condition))
         return waiting, None
 
     def run_command(self, process: Process, command, timeout: float) -> None:
@@ -675,15 +675,44 @@ def test_a_failed_dependency_makes_the_dependent_fatal() -> None:
     assert web.pid is None
 
 
-def test_a_stopped_dependency_is_started_for_a_waiting_dependent() -> None:
+def test_a_dependency_stopped_by_hand_stays_stopped() -> None:
     db, web, rt = pair()
     web.start()
-    first = db.pid
     db.stop(0)
     die(db, rt, signal_status(signal.SIGKILL))
-    assert db.state is S.STARTING and db.pid != first  # web still waits for it
+    # Stopped by hand while web waits: web goes on waiting, db is not restarted behind the operator's back.
+    assert db.state is S.STOPPED
+    assert web.state is S.STARTING and web.pid is None and web.waiting_for == ("db",)
+    # A new start of web starts db again.
+    web.stop()
+    web.start()
+    assert db.state is S.STARTING and db.pid is not None
     db.mark_ready()
     assert web.state is S.RUNNING
+
+
+def test_waiting_names_each_condition() -> None:
+    data = {"program": {
+        "db": {"command": "db", "startsecs": 0, "ready": "notify"},
+        "migrate": {"command": "m", "startsecs": 0, "autorestart": False},
+        "web": {"command": "web", "startsecs": 0, "depends_on": {"db": "ready", "migrate": "completed"}}}}
+    config = cfg.parse(data, None, {})
+    rt = FakeRuntime()
+    procs = {name: Process(config.instance(name), rt) for name in ("db", "migrate", "web")}
+    rt.deps, rt.others = procs, [procs["web"]]
+    procs["web"].start()
+    assert procs["web"].reason == "waiting for db to be ready, migrate to complete"
+
+
+def test_extend_timeout_never_shortens_the_deadline() -> None:
+    p, rt = make(startsecs=0, ready="notify", ready_timeout=60)
+    p.start()
+    rt.advance(1)
+    p.extend_ready_timeout(5)   # 6 s from the start: the 60 s deadline stays
+    rt.advance(10)
+    assert p.state is S.STARTING
+    rt.advance(49.5)
+    assert p.state is S.STOPPING
 
 
 def test_a_completed_dependency_is_a_oneshot_that_exited_expectedly() -> None:
