@@ -393,7 +393,7 @@ _STEP_WHAT = '{ signal = "TERM", wait = 10 } or { exec = "cmd", wait = 10 }'
 
 def _stop_step(value: Any) -> StopStep:
     if isinstance(value, dict) and "exec" in value:
-        values = _table(value, {"exec": _command, "wait": _number(0)}, _STEP_WHAT, ("wait",))
+        values = _table(value, {"exec": _command, "wait": _number(0, above=True)}, _STEP_WHAT, ("wait",))
         return StopStep(command=values["exec"], wait=values["wait"])
     values = _table(value, {"signal": parse_signal, "wait": _number(0)}, _STEP_WHAT, ("signal", "wait"))
     return StopStep(signal=values["signal"], wait=values["wait"])
@@ -955,11 +955,14 @@ def _check_names(instances: Sequence[InstanceConfig], problems: list[Problem]) -
 def _check_dependencies(programs: Mapping[str, ProgramConfig], problems: list[Problem]) -> None:
     """``depends_on`` names programs that exist, and no program waits for itself."""
     for program in programs.values():
-        for name, _, at in program.depends_on:
+        for name, condition, at in program.depends_on:
+            where = f"program.{_dotted(program.name)}.depends_on{at}"
             if name not in programs:
                 known = ", ".join(sorted(programs)) or "none"
-                problems.append(Problem(program.source, f"program.{_dotted(program.name)}.depends_on{at}",
-                                        f"no program named {_quote(name)} (programs: {known})"))
+                problems.append(Problem(program.source, where, f"no program named {_quote(name)} (programs: {known})"))
+            elif condition == "completed" and programs[name].autorestart is Autorestart.ALWAYS:
+                problems.append(Problem(program.source, where, f"{_quote(name)} has autorestart = true: it never "
+                                        'completes (give it autorestart = false or "unexpected")'))
     seen: set[str] = set()
     for start in sorted(programs):
         cycle = _find_cycle(start, programs, seen)

@@ -106,12 +106,14 @@ class Runtime(Protocol):
         ``process.mark_ready()`` once the check passes."""
     def unwatch_ready(self, process: "Process") -> None:
         """The run's readiness no longer matters (ready, stopping or gone)."""
-    def dependencies(self, process: "Process", start: bool) -> tuple[list[tuple[str, str]], Optional[str]]:
+    def dependencies(self, process: "Process", request: bool) -> tuple[list[tuple[str, str]], Optional[str]]:
         """([(dependency, condition) not met yet], the first that failed for
-        good or None). With ``start``, dependencies that are stopped are
-        started (not when only looking again: a stop by hand stands)."""
-    def run_command(self, process: "Process", command: tuple[str, ...], timeout: float) -> None:
-        """Run a stop step's command (killed after ``timeout`` seconds)."""
+        good or None). Starts the dependencies that are stopped, except those
+        stopped on request (``held``) unless ``request``: this is a start
+        someone asked for."""
+    def run_command(self, process: "Process", command: tuple[str, ...], timeout: float) -> Optional[Timer]:
+        """Run a stop step's command (killed after ``timeout`` seconds);
+        ``cancel()`` on the handle kills it sooner."""
 
 
 def backoff_delay(attempt: int) -> float:
@@ -153,7 +155,7 @@ class Process:
         "retired", "waiting_for", "status_text", "_ready", "_startsecs_passed", "_ready_timer", "_ready_deadline",
         "_timer",
         "_steps", "_stop_deadline", "_kill_deadline", "_killed", "_poll", "_stop_signal", "_exit_text",
-        "_after", "_failing", "_why",
+        "_after", "_failing", "_why", "_command", "held",
     )
 
     def __init__(self, config: InstanceConfig, runtime: Runtime) -> None:
@@ -194,6 +196,8 @@ class Process:
         # A stop whose end counts as a failed start (not ready in time): why.
         self._failing: Optional[str] = None
         self._why = ""              # what the current stop is about, when not a request
+        self._command: Optional[Timer] = None  # the running command of a stop step
+        self.held = False           # stopped on request: dependents do not start it on their own
 
     # -- names -------------------------------------------------------------
 
@@ -218,7 +222,8 @@ class Process:
         self.attempts = 0
         self.quick_exits = 0
         self.ended_for_good = False
-        self._launch()
+        self.held = False
+        self._launch(request=True)
         return True
 
     def stop(self, waitsecs: Optional[float] = None, sig: Optional[int] = None) -> bool:
@@ -287,12 +292,10 @@ class Process:
             self._exit_text = text
             if self.runtime.group_alive(self):
                 self.reason = f"{text}; waiting for the rest of its processes to end"
-                if self._killed:
+                if self._killed or self._stop_signal is None:
+                    # After SIGKILL, or during a command step (which sent no
+                    # signal): the rest has the step's time to end.
                     self._wait_group(fresh=True)
-                elif self._stop_signal is None:
-                    # It ended during a command step: what it left gets the
-                    # next step's signal now.
-                    self._next_step()
                 else:
                     # The rest of the run gets the stop signal now (the group
                     # had it already with stopasgroup).
@@ -348,7 +351,7 @@ class Process:
         """A process changed state: a waiting process may start now."""
         if (self.state is ProcessState.STARTING and self.pid is None and self.waiting_for
                 and self.runtime.restarts_allowed()):  # shutting down: it only waits to be stopped
-            self._launch(again=True)
+            self._launch()
 
     def _ended(self, state: ProcessState, code: int, text: str, lived: float) -> None:
         """The run is over (leader reaped, nothing of it left): what comes next."""
@@ -392,12 +395,12 @@ class Process:
         self.since = time.time()
         self.runtime.state_changed(self, old)
 
-    def _launch(self, again: bool = False) -> None:
+    def _launch(self, request: bool = False) -> None:
         """Spawn, once every dependency is ready; until then wait, STARTING without a pid.
 
-        ``again``: only looking again after a change (no dependency is started)."""
+        ``request``: a start someone asked for, which starts held dependencies too."""
         if self.config.program.depends_on:
-            waiting, failed = self.runtime.dependencies(self, start=again is False)
+            waiting, failed = self.runtime.dependencies(self, request)
             if failed is not None:
                 self.waiting_for = ()
                 self.ended_for_good = True
@@ -506,6 +509,7 @@ class Process:
     def _stopped(self, text: str) -> None:
         """Nothing of the run is left (or superd gave up waiting)."""
         self._cancel_timer()
+        self._cancel_command()
         self._stop_deadline = self._kill_deadline = None
         self._steps = []
         after, self._after = self._after, None
@@ -533,6 +537,7 @@ class Process:
     def _next_step(self) -> None:
         """Carry out the stop's next step, or SIGKILL when none is left."""
         self._cancel_timer()
+        self._cancel_command()
         if not self._steps:
             if self.state is not ProcessState.STOPPING:
                 self._set(ProcessState.STOPPING, "; ".join(filter(None, (self._why, "stopping: SIGKILL"))))
@@ -560,7 +565,8 @@ class Process:
             else:
                 self._signal_rest(step.signal, False)
         else:
-            self.runtime.run_command(self, step.command, step.wait)
+            self._stop_signal = None
+            self._command = self.runtime.run_command(self, step.command, step.wait)
         if step.wait <= 0:
             self._next_step()
         elif self.pid is None:
@@ -603,6 +609,7 @@ class Process:
 
     def _kill(self) -> None:
         self._cancel_timer()
+        self._cancel_command()
         self._killed = True
         self._steps = []
         self._kill_deadline = self.runtime.monotonic() + KILL_GRACE
@@ -656,6 +663,12 @@ class Process:
             self._timer.cancel()
             self._timer = None
 
+    def _cancel_command(self) -> None:
+        """A stop step's command is over once its step is (it must not run next to a new run)."""
+        if self._command is not None:
+            self._command.cancel()
+            self._command = None
+
     # -- views -----------------------------------------------------------------
 
     @property
@@ -671,7 +684,8 @@ class Process:
         """Does it meet a dependent's ``depends_on`` condition?
 
         "completed": ended for good with an expected code (a one-shot job that
-        did its work); "started": running; "ready": ready, or completed.
+        did its work); "started": spawned and alive (starting or running,
+        ready or not), or completed; "ready": ready, or completed.
         """
         completed = (
             self.state is ProcessState.EXITED
@@ -681,7 +695,8 @@ class Process:
         if condition == "completed":
             return completed
         if condition == "started":
-            return self.state is ProcessState.RUNNING or completed
+            spawned = self.pid is not None and self.state in (ProcessState.STARTING, ProcessState.RUNNING)
+            return spawned or completed
         return self.ready or completed
 
     def exit_code(self) -> int:
@@ -693,7 +708,7 @@ class Process:
         return 128 - self.exitstatus if self.exitstatus < 0 else self.exitstatus
 
     def uptime(self) -> Optional[float]:
-        if self.state in (ProcessState.STARTING, ProcessState.RUNNING) and self.started_wall:
+        if self.state in (ProcessState.STARTING, ProcessState.RUNNING) and self.pid is not None and self.started_wall:
             return max(0.0, time.time() - self.started_wall)
         return None
 

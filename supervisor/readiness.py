@@ -2,8 +2,8 @@
 
 * ``NotifySocket``: the program's own ``$NOTIFY_SOCKET``, a datagram socket
   superd reads, so a program written for systemd's ``Type=notify`` works
-  unchanged. Only the program and its descendants are heard (like systemd's
-  ``NotifyAccess=all``, within the program). Messages are ``KEY=VALUE`` lines (``READY=1``, ``STATUS=...``,
+  unchanged. Only the processes of the program's current run are heard
+  (like systemd's ``NotifyAccess=all``). Messages are ``KEY=VALUE`` lines (``READY=1``, ``STATUS=...``,
   ``RELOADING=1``, ``STOPPING=1``, ``EXTEND_TIMEOUT_USEC=...``).
 * ``TcpProbe``: ready once a connection to HOST:PORT is accepted.
 * ``ExecProbe``: ready once a command exits 0 (run every ``interval`` seconds,
@@ -58,11 +58,11 @@ class NotifySocket:
 
     At ``{directory}/{name}`` (a hash of the name when that is too long for a
     socket address), mode 0600, owned by the program's user. Each message
-    comes with its sender's pid (SO_PASSCRED), for the owner to check.
+    comes with its sender's pid and uid (SO_PASSCRED), for the owner to check.
     """
 
     def __init__(self, directory: str, name: str, loop: asyncio.AbstractEventLoop,
-                 on_message: Callable[[dict[str, str], int], None], uid: Optional[int] = None) -> None:
+                 on_message: Callable[[dict[str, str], int, int], None], uid: Optional[int] = None) -> None:
         path = os.path.join(directory, name)
         if len(os.fsencode(path)) > SOCKET_PATH_MAX:
             path = os.path.join(directory, hashlib.sha1(name.encode()).hexdigest()[:16])
@@ -100,13 +100,13 @@ class NotifySocket:
             except OSError as exc:  # pragma: no cover - nothing else is expected of a datagram socket
                 log.debug("notify socket %s: %s", self.address, exc)
                 return
-            pid = 0
+            pid, uid = 0, -1
             for level, kind, payload in ancillary:
                 if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS and len(payload) >= _UCRED.size:
-                    pid = _UCRED.unpack_from(payload)[0]
+                    pid, uid, _ = _UCRED.unpack_from(payload)
             fields = parse_notify(data)
             if fields:
-                self._on_message(fields, pid)
+                self._on_message(fields, pid, uid)
 
     def close(self) -> None:
         if self._sock.fileno() >= 0:
@@ -116,22 +116,6 @@ class NotifySocket:
             os.unlink(self.address)
         except OSError:
             pass
-
-
-def descends_from(pid: int, ancestor: int, depth: int = 64) -> bool:
-    """Is ``pid`` the process ``ancestor`` or one of its descendants (by /proc parentage)?"""
-    for _ in range(depth):
-        if pid == ancestor:
-            return True
-        if pid <= 1:
-            return False
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            return False
-        pid = int(stat[stat.rindex(b")") + 2:].split(b" ", 2)[1])
-    return False
 
 
 class Probe:
@@ -157,7 +141,7 @@ class TcpProbe(Probe):
         while True:
             try:
                 _, writer = await asyncio.wait_for(asyncio.open_connection(check.host, check.port), check.timeout)
-            except (OSError, asyncio.TimeoutError):
+            except (OSError, asyncio.TimeoutError, UnicodeError, ValueError):  # refused, timed out, a bad host name
                 await asyncio.sleep(check.interval)
                 continue
             writer.close()

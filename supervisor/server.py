@@ -649,6 +649,7 @@ class ControlServer:
         return _result(process, False, f"ERROR ({process.description()})")
 
     async def _stop(self, process: Process, wait: bool, timeout: Optional[float]) -> dict:
+        process.held = True  # a dependent waiting for it does not start it again behind the caller's back
         if process.state not in ACTIVE_STATES and process.state is not ProcessState.BACKOFF:
             return _result(process, True, "not running")
         process.stop()

@@ -286,19 +286,19 @@ class Supervisor:
             try:
                 endpoint = readiness.NotifySocket(
                     directory, process.name, self.loop,
-                    lambda fields, pid, name=process.name: self._notified(name, fields, pid),
+                    lambda fields, pid, uid, name=process.name: self._notified(name, fields, pid, uid),
                     None if identity is None else identity.uid)
             except OSError as exc:
                 raise SpawnError(f"cannot make its NOTIFY_SOCKET in {directory}: {exc.strerror or exc}", 1) from None
             self._notify_sockets[process.name] = endpoint
         return endpoint
 
-    def _notified(self, name: str, fields: dict[str, str], sender: int) -> None:
+    def _notified(self, name: str, fields: dict[str, str], sender: int, uid: int) -> None:
         """An sd_notify message from a program (or anything it started)."""
         process = self.processes.get(name)
         if process is None or process.pid is None:
             return
-        if not readiness.descends_from(sender, process.pid):
+        if not self._from_run(process, sender, uid):
             log.warning("%s: ignoring a notify message from pid %d, which is not the program's", name, sender)
             return
         log.debug("%s: notify %s", name, readiness.describe(fields))
@@ -312,7 +312,20 @@ class Supervisor:
             process.mark_ready("READY=1")
         usec = fields.get("EXTEND_TIMEOUT_USEC", "")
         if usec.isdecimal():
-            process.extend_ready_timeout(int(usec) / 1e6)
+            process.extend_ready_timeout(min(int(usec[:16]), 10**15) / 1e6)  # at most ~30 years
+
+    def _from_run(self, process: Process, pid: int, uid: int) -> bool:
+        """Did a notify message come from the process's current run?
+
+        A sender that is gone already (``systemd-notify``, a script that sends
+        and exits) cannot be looked up: then its user must be the program's.
+        """
+        run = self._runs.get(process.name)
+        member = None if run is None else self._tracker().member(run, pid)
+        if member is None:
+            identity = self._identities.get(process.config.program.user or "")
+            return uid == (identity.uid if identity is not None else os.geteuid())
+        return member
 
     def _close_readiness(self, name: str) -> None:
         probe = self._probes.pop(name, None)
@@ -385,7 +398,7 @@ class Supervisor:
         if probe is not None:
             probe.cancel()
 
-    def dependencies(self, process: Process, start: bool) -> tuple[list[tuple[str, str]], Optional[str]]:
+    def dependencies(self, process: Process, request: bool) -> tuple[list[tuple[str, str]], Optional[str]]:
         waiting = []
         for group, condition, _ in process.config.program.depends_on:
             for dependency in self._group(group):
@@ -395,7 +408,8 @@ class Supervisor:
                         dependency.state is ProcessState.EXITED and dependency.ended_for_good):
                     self._blocked.discard(process)
                     return [], f"{dependency.name} is {dependency.state.value} ({dependency.reason})"
-                if (start and dependency.state in (ProcessState.STOPPED, ProcessState.EXITED)
+                if (dependency.state in (ProcessState.STOPPED, ProcessState.EXITED)
+                        and (request or not dependency.held)
                         and self.restarts_allowed() and not dependency.retired):
                     log.info("%s: starting %s, which it depends on", process.name, dependency.name)
                     dependency.start()
@@ -415,9 +429,7 @@ class Supervisor:
                 self._groups.setdefault(process.group, []).append(process)
         return self._groups.get(name, [])
 
-    def run_command(self, process: Process, command: tuple[str, ...], timeout: float) -> None:
-        if timeout <= 0:
-            return
+    def run_command(self, process: Process, command: tuple[str, ...], timeout: float) -> Optional[Helper]:
         shown = " ".join(command)
 
         def done(code: Optional[int], output: str) -> None:
@@ -427,9 +439,10 @@ class Supervisor:
 
         log.info("%s: running stop command %s", process.name, shown)
         try:
-            self._run_helper(process, command, timeout, done, {"MAINPID": str(process.pid or "")})
+            return self._run_helper(process, command, timeout, done, {"MAINPID": str(process.pid or "")})
         except SpawnError as exc:
             log.warning("%s: cannot run stop command %s: %s", process.name, shown, exc)
+            return None
 
     def _run_helper(self, process: Process, command: tuple[str, ...], timeout: float, on_exit,
                     extra: Optional[dict] = None) -> Helper:

@@ -157,6 +157,16 @@ class Tracker:
     def kill_everything(self) -> None:
         pass
 
+    def member(self, run: Run, pid: int) -> Optional[bool]:
+        """Is ``pid`` part of the run? None when that cannot be told (it is gone).
+
+        By its run token, which the run's processes inherit (also once orphaned)."""
+        if pid == run.pid:
+            return True
+        if start_time(pid, zombie=True) is None:
+            return None
+        return run_token(pid) == run.token
+
     def usage(self, name: str) -> dict:
         return {"cgroup": None, "pids": None, "memory": None, "memory_source": None}
 
@@ -342,6 +352,12 @@ class CgroupTracker(Tracker):
     def kill(self, run: Run) -> None:
         if run.cgroup is not None:
             cgroups.kill(run.cgroup)
+
+    def member(self, run: Run, pid: int) -> Optional[bool]:
+        """In the run's cgroup (which nothing of the run can leave), or carrying its token."""
+        if run.cgroup is not None and pid in cgroups.all_procs(run.cgroup):
+            return True
+        return super().member(run, pid)
 
     def kill_everything(self) -> None:
         cgroups.kill(self.root)

@@ -998,3 +998,16 @@ def test_depends_on_conditions():
     data["program"]["web"]["depends_on"] = {"nope": "ready"}
     assert problems(data) == [
         f'{MAIN}: program.web.depends_on.nope: no program named "nope" (programs: cache, db, migrate, web)']
+
+
+def test_completed_needs_a_program_that_can_complete():
+    data = {"program": {"web": {"command": "x", "depends_on": {"migrate": "completed"}},
+                        "migrate": {"command": "x", "autorestart": True}}}
+    assert problems(data) == [
+        f'{MAIN}: program.web.depends_on.migrate: "migrate" has autorestart = true: it never completes '
+        '(give it autorestart = false or "unexpected")']
+
+
+def test_a_command_step_needs_time():
+    assert problems(web(stop_sequence=[{"exec": "drain", "wait": 0}])) == [
+        f"{MAIN}: program.web.stop_sequence[0].wait: expected a number > 0, got 0 (integer)"]

@@ -260,7 +260,29 @@ def test_stop_command_runs_first_with_mainpid(graceful_superd, tmp_path):
     assert marker.read_text().strip() == str(pid)
     info = d.status("svc")["svc"]
     assert info["exitstatus"] == -2  # SIGINT from the command, not superd's SIGTERM
-    assert "stop command sh -c" in d.log() and "exited with code 0" in d.log()
+    assert "svc: running stop command sh -c" in d.log()
+
+
+def test_a_stop_command_does_not_outlive_its_stop(graceful_superd, tmp_path):
+    d = graceful_superd("""
+        [program.svc]
+        command = ["sleep", "1000"]
+        startsecs = 0
+        stop_command = ["sh", "-c", "kill $MAINPID; exec sleep 30"]
+        stopwaitsecs = 10
+    """)
+    out = ctl(d, "restart", "svc")
+    assert out.returncode == 0, out.stderr
+    # The command's sleep ended with the stop; only the new run is left.
+    import psutil
+
+    def left() -> list:
+        try:
+            return [c.cmdline() for c in psutil.Process(d.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:  # one ended while being listed
+            return []
+
+    wait_until(lambda: left() == [["sleep", "1000"]], 5, what="only the new run to be left")
 
 
 def test_shutdown_stops_dependents_before_their_dependencies(superd_factory, tmp_path):
@@ -476,3 +498,22 @@ def test_stopping_a_dependency_by_hand_does_not_restart_it(graceful_superd, tmp_
     info = d.status()
     assert info["db"]["state"] == "stopped"
     assert info["web"]["state"] == "starting" and info["web"]["waiting_for"] == ["db"]
+
+
+def test_a_sender_that_is_gone_before_superd_reads_still_counts(graceful_superd, tmp_path):
+    # systemd-notify style: a short-lived helper sends READY=1 and exits at once.
+    sender = script(tmp_path, "sender", """
+        import os, socket
+        socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b"READY=1", os.environ["NOTIFY_SOCKET"])
+    """)
+    d = graceful_superd(f"""
+        [program.svc]
+        command = ["sh", "-c", "{sender}; exec sleep 1000"]
+        ready = "notify"
+        numprocs = 10
+        startsecs = 0
+        ready_timeout = 20
+    """)
+    out = ctl(d, "wait", "--state", "ready", "--timeout", "20", "svc")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "not the program's" not in d.log()

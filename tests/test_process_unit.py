@@ -107,7 +107,7 @@ class FakeRuntime:
     def unwatch_ready(self, process: Process) -> None:
         self.watching.discard(process.name)
 
-    def dependencies(self, process: Process, start: bool):
+    def dependencies(self, process: Process, request: bool):
         waiting = []
         for group, condition, _ in process.config.program.depends_on:
             dep = self.deps[group]
@@ -115,7 +115,7 @@ class FakeRuntime:
                 continue
             if dep.state is S.FATAL or (dep.state is S.EXITED and dep.ended_for_good):
                 return [], f"{dep.name} is {dep.state.value}"
-            if start and dep.state in (S.STOPPED, S.EXITED):
+            if (request or not dep.held) and dep.state in (S.STOPPED, S.EXITED):
                 dep.start()
                 if dep.satisfies(condition):
                     continue
@@ -678,6 +678,7 @@ def test_a_failed_dependency_makes_the_dependent_fatal() -> None:
 def test_a_dependency_stopped_by_hand_stays_stopped() -> None:
     db, web, rt = pair()
     web.start()
+    db.held = True  # what the control server marks on a stop request
     db.stop(0)
     die(db, rt, signal_status(signal.SIGKILL))
     # Stopped by hand while web waits: web goes on waiting, db is not restarted behind the operator's back.
@@ -787,15 +788,15 @@ def test_a_command_step_runs_then_waits() -> None:
     assert (pid, signal.SIGKILL, False) in rt.sent
 
 
-def test_an_exit_during_a_command_step_sends_the_next_signal_to_what_is_left() -> None:
+def test_an_exit_during_a_command_step_leaves_the_rest_the_step_then_the_next_signal() -> None:
     p, rt = make(startsecs=0, stop_command="drain", stopwaitsecs=4)
     p.start()
     pgid = p.pgid
     p.stop()
-    p.pid = None if False else p.pid
     p.exited(exit_status(0))  # the leader is gone, its group is not
+    assert p.state is S.STOPPING and not rt.rest_signals
+    rt.advance(4)
     assert (pgid, signal.SIGTERM, False) in rt.rest_signals
-    assert p.state is S.STOPPING
 
 
 def test_shutdown_compression_shrinks_every_step_alike() -> None:
@@ -824,16 +825,6 @@ def test_a_tighter_deadline_while_stopping_shrinks_what_is_left() -> None:
     assert (pid, signal.SIGKILL, False) in rt.sent
 
 
-def test_a_started_dependency_need_not_be_ready() -> None:
-    db, web, rt = pair(depends_on={"db": "started"})
-    web.start()
-    assert db.state is S.STARTING and web.waiting_for == ("db",)  # not running yet: notify pending
-    db.mark_ready()
-    assert web.state is S.RUNNING
-    db2, web2, rt2 = pair()
-    assert db2.satisfies("ready") is False
-
-
 def test_a_dependency_that_exited_unexpectedly_for_good_fails_its_dependent() -> None:
     data = {"program": {"migrate": {"command": "migrate", "startsecs": 0, "autorestart": False},
                         "web": {"command": "web", "startsecs": 0, "depends_on": {"migrate": "completed"}}}}
@@ -845,3 +836,68 @@ def test_a_dependency_that_exited_unexpectedly_for_good_fails_its_dependent() ->
     web.start()
     die(migrate, rt, exit_status(2))
     assert web.state is S.FATAL and "migrate is exited" in web.reason
+
+
+def test_a_stopped_dependency_that_was_not_held_is_started_again() -> None:
+    db, web, rt = pair()
+    web.start()
+    first = db.pid
+    db.stop(0)  # not on request (a reload, say)
+    die(db, rt, signal_status(signal.SIGKILL))
+    assert db.state is S.STARTING and db.pid != first
+
+
+def test_an_automatic_restart_does_not_start_a_held_dependency() -> None:
+    db, web, rt = pair(autorestart=True)
+    web.start()
+    db.mark_ready()
+    rt.advance(5)
+    db.held = True
+    db.stop(0)
+    die(db, rt, signal_status(signal.SIGKILL))
+    die(web, rt, exit_status(1))
+    assert db.state is S.STOPPED
+    assert web.state is S.STARTING and web.pid is None
+
+
+def test_a_command_step_is_cancelled_when_the_stop_ends() -> None:
+    class Handle:
+        cancelled = False
+
+        def cancel(self):
+            self.cancelled = True
+
+    handles = []
+    p, rt = make(startsecs=0, stop_command="drain", stopwaitsecs=4)
+    rt.run_command = lambda process, command, timeout: handles.append(Handle()) or handles[-1]
+    p.start()
+    p.stop()
+    die(p, rt, exit_status(0))
+    assert p.state is S.STOPPED and handles[0].cancelled
+
+
+def test_the_rest_waits_out_a_command_step_when_the_leader_exits() -> None:
+    p, rt = make(startsecs=0, stop_sequence=[{"signal": "USR1", "wait": 5}, {"exec": "drain", "wait": 30}])
+    p.start()
+    pgid = p.pgid
+    p.stop()
+    rt.advance(5)                    # on to the command step
+    p.exited(exit_status(0))         # the leader ends; its group does not
+    assert (pgid, signal.SIGUSR1, False) not in rt.rest_signals  # the command step sends nothing
+    rt.advance(29)
+    assert (pgid, signal.SIGKILL, True) not in rt.sent  # the step's 30 s are not over
+    rt.advance(1.5)
+    assert (pgid, signal.SIGKILL, True) in rt.sent
+
+
+def test_uptime_of_a_waiting_dependent_is_none() -> None:
+    db, web, rt = pair()
+    web.start()
+    assert web.uptime() is None
+
+
+def test_started_means_spawned_even_before_ready() -> None:
+    db, web, rt = pair(depends_on={"db": "started"})
+    web.start()
+    assert db.state is S.STARTING and db.pid is not None
+    assert web.state is S.RUNNING  # db spawned: started, though not ready
