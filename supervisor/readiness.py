@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import hashlib
 import logging
 import os
 import socket
@@ -65,6 +64,8 @@ class NotifySocket:
                  on_message: Callable[[dict[str, str], int, int], None], uid: Optional[int] = None) -> None:
         path = os.path.join(directory, name)
         if len(os.fsencode(path)) > SOCKET_PATH_MAX:
+            import hashlib  # only here: it loads OpenSSL's libcrypto, megabytes superd otherwise never needs
+
             path = os.path.join(directory, hashlib.sha1(name.encode()).hexdigest()[:16])
         if len(os.fsencode(path)) > SOCKET_PATH_MAX:
             raise OSError(errno.ENAMETOOLONG, f"{path} is too long for a socket address: shorten run_dir")
