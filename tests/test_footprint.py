@@ -31,7 +31,7 @@ def test_a_running_superd_maps_no_openssl_and_no_psutil(graceful_superd, tmp_pat
         command = ["sleep", "1000"]
         ready = { exec = "true", interval = 0.1 }
         startsecs = 0
-        stop_command = "true"
+        stop_command = ["sh", "-c", "kill $MAINPID"]
     """)
     wait_until(lambda: (tmp_path / "run" / "notify" / "notified").exists(), 5)
     wait_until(lambda: "probed: starting -> running" in d.log(), 5)
