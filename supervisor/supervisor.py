@@ -21,6 +21,7 @@ from typing import Callable, Iterable, Optional
 
 from . import log as ownlog, pid1, readiness, runstate, shutdown, spawn, tracking
 from .helpers import Helper
+from .signals import SignalQueue
 from .config import Config, ConfigError, InstanceConfig, load
 from . import output
 from .notify import Notifier, monotonic_usec
@@ -75,7 +76,7 @@ class Supervisor:
         self._state_scheduled = False
         self._recovered = False  # the previous superd's state file has been dealt with
         self._tasks: set[asyncio.Task] = set()
-        self._handled: set[int] = set()  # signals with a handler installed
+        self._signals: Optional[SignalQueue] = None  # superd's signal handlers, while it runs
         self._reload_lock = asyncio.Lock()
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future]] = []
         self._check_scheduled = False
@@ -197,16 +198,15 @@ class Supervisor:
         self._handle(signal.SIGUSR1, self._ignored, signal.SIGUSR1)
 
     def _handle(self, sig: int, callback, *args) -> None:
-        self.loop.add_signal_handler(sig, callback, *args)
-        self._handled.add(sig)
+        if self._signals is None:
+            self._signals = SignalQueue(self.loop)
+            self._signals.open()
+        self._signals.add(sig, callback, *args)
 
     def _remove_signals(self) -> None:
-        for sig in self._handled:
-            try:
-                self.loop.remove_signal_handler(sig)
-            except (ValueError, RuntimeError):
-                pass
-        self._handled.clear()
+        if self._signals is not None:
+            self._signals.close()
+            self._signals = None
 
     def _forward(self, sig: int) -> None:
         for process in self.processes.values():
