@@ -630,17 +630,28 @@ def test_ready_after_the_process_is_gone_is_ignored() -> None:
 # -- dependencies -----------------------------------------------------------------------
 
 
+def linked(programs: dict) -> tuple[dict[str, Process], FakeRuntime]:
+    """One process per program table, on one fake runtime; those with
+    depends_on are told of every change."""
+    config = cfg.parse({"program": programs}, None, {})
+    rt = FakeRuntime()
+    rt.deps = {name: Process(config.instance(name), rt) for name in programs}
+    rt.others = [p for p in rt.deps.values() if p.config.program.depends_on]
+    return rt.deps, rt
+
+
 def pair(**dependent) -> tuple[Process, Process, FakeRuntime]:
     """db and web; web depends on db."""
-    data = {"program": {"db": {"command": "db", "startsecs": 0, "ready": "notify"},
-                        "web": {"command": "web", "startsecs": 0, "depends_on": ["db"], **dependent}}}
-    config = cfg.parse(data, None, {})
-    rt = FakeRuntime()
-    db = Process(config.instance("db"), rt)
-    web = Process(config.instance("web"), rt)
-    rt.deps = {"db": db, "web": web}
-    rt.others = [web]
-    return db, web, rt
+    procs, rt = linked({"db": {"command": "db", "startsecs": 0, "ready": "notify"},
+                        "web": {"command": "web", "startsecs": 0, "depends_on": ["db"], **dependent}})
+    return procs["db"], procs["web"], rt
+
+
+def migrate_then_web() -> tuple[Process, Process, FakeRuntime]:
+    """A one-shot migrate job; web waits for it to complete."""
+    procs, rt = linked({"migrate": {"command": "migrate", "startsecs": 0, "autorestart": False},
+                        "web": {"command": "web", "startsecs": 0, "depends_on": {"migrate": "completed"}}})
+    return procs["migrate"], procs["web"], rt
 
 
 def test_a_dependent_starts_once_its_dependency_is_ready() -> None:
@@ -693,14 +704,10 @@ def test_a_dependency_stopped_by_hand_stays_stopped() -> None:
 
 
 def test_waiting_names_each_condition() -> None:
-    data = {"program": {
+    procs, rt = linked({
         "db": {"command": "db", "startsecs": 0, "ready": "notify"},
         "migrate": {"command": "m", "startsecs": 0, "autorestart": False},
-        "web": {"command": "web", "startsecs": 0, "depends_on": {"db": "ready", "migrate": "completed"}}}}
-    config = cfg.parse(data, None, {})
-    rt = FakeRuntime()
-    procs = {name: Process(config.instance(name), rt) for name in ("db", "migrate", "web")}
-    rt.deps, rt.others = procs, [procs["web"]]
+        "web": {"command": "web", "startsecs": 0, "depends_on": {"db": "ready", "migrate": "completed"}}})
     procs["web"].start()
     assert procs["web"].reason == "waiting for db to be ready, migrate to complete"
 
@@ -717,13 +724,7 @@ def test_extend_timeout_never_shortens_the_deadline() -> None:
 
 
 def test_a_completed_dependency_is_a_oneshot_that_exited_expectedly() -> None:
-    data = {"program": {"migrate": {"command": "migrate", "startsecs": 0, "autorestart": False},
-                        "web": {"command": "web", "startsecs": 0, "depends_on": {"migrate": "completed"}}}}
-    config = cfg.parse(data, None, {})
-    rt = FakeRuntime()
-    migrate = Process(config.instance("migrate"), rt)
-    web = Process(config.instance("web"), rt)
-    rt.deps, rt.others = {"migrate": migrate, "web": web}, [web]
+    migrate, web, rt = migrate_then_web()
     web.start()
     assert migrate.state is S.RUNNING and web.waiting_for == ("migrate",)  # running, not done yet
     die(migrate, rt, exit_status(0))
@@ -826,13 +827,7 @@ def test_a_tighter_deadline_while_stopping_shrinks_what_is_left() -> None:
 
 
 def test_a_dependency_that_exited_unexpectedly_for_good_fails_its_dependent() -> None:
-    data = {"program": {"migrate": {"command": "migrate", "startsecs": 0, "autorestart": False},
-                        "web": {"command": "web", "startsecs": 0, "depends_on": {"migrate": "completed"}}}}
-    config = cfg.parse(data, None, {})
-    rt = FakeRuntime()
-    migrate = Process(config.instance("migrate"), rt)
-    web = Process(config.instance("web"), rt)
-    rt.deps, rt.others = {"migrate": migrate, "web": web}, [web]
+    migrate, web, rt = migrate_then_web()
     web.start()
     die(migrate, rt, exit_status(2))
     assert web.state is S.FATAL and "migrate is exited" in web.reason
