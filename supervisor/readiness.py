@@ -21,10 +21,13 @@ import logging
 import os
 import socket
 import struct
-from typing import Callable, Mapping, Optional
+from typing import TYPE_CHECKING, Callable, Mapping, Optional
 
 from .config import SOCKET_PATH_MAX, ReadyCheck
 from .process import SpawnError
+
+if TYPE_CHECKING:
+    from .process import Process
 
 log = logging.getLogger("superd")
 
@@ -206,3 +209,95 @@ class ExecProbe(Probe):
 def describe(fields: Mapping[str, str]) -> str:
     """A notify message for the debug log, STATUS last."""
     return " ".join(f"{k}={v!r}" if k == "STATUS" else f"{k}={v}" for k, v in fields.items())
+
+
+class Checks:
+    """The readiness checks of a supervisor's processes: their notify sockets
+    and running probes, keyed by instance name.
+
+    ``process(name)`` finds a process by name (None once it is gone);
+    ``run_helper(process, command, timeout, on_exit)`` runs an exec probe;
+    ``from_run(process, pid, uid)`` tells whether a notify sender belongs to
+    the process's current run.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, directory: str,
+                 process: Callable[[str], Optional["Process"]], run_helper: Callable, from_run: Callable) -> None:
+        self.loop = loop
+        self.directory = directory
+        self._process = process
+        self._run_helper = run_helper
+        self._from_run = from_run
+        self._sockets: dict[str, NotifySocket] = {}
+        self._probes: dict[str, Probe] = {}
+
+    def notify_socket(self, process: "Process", uid: Optional[int]) -> str:
+        """The address of the process's own NOTIFY_SOCKET, made at its first spawn and kept."""
+        endpoint = self._sockets.get(process.name)
+        if endpoint is None:
+            endpoint = NotifySocket(self.directory, process.name, self.loop,
+                                    lambda fields, pid, uid, name=process.name: self._notified(name, fields, pid, uid),
+                                    uid)
+            self._sockets[process.name] = endpoint
+        return endpoint.address
+
+    def _notified(self, name: str, fields: dict[str, str], sender: int, uid: int) -> None:
+        """An sd_notify message: what it says, applied to the process."""
+        process = self._process(name)
+        if process is None or process.pid is None:
+            return
+        if not self._from_run(process, sender, uid):
+            log.warning("%s: ignoring a notify message from pid %d, which is not the program's", name, sender)
+            return
+        log.debug("%s: notify %s", name, describe(fields))
+        if "STATUS" in fields:
+            process.status_text = fields["STATUS"][:MAX_STATUS] or None
+        if fields.get("STOPPING") == "1":
+            process.mark_not_ready("stopping (STOPPING=1)")
+        if fields.get("RELOADING") == "1":
+            process.mark_not_ready("reloading (RELOADING=1)")
+        if fields.get("READY") == "1":
+            process.mark_ready("READY=1")
+        usec = fields.get("EXTEND_TIMEOUT_USEC", "")
+        if usec.isdecimal():
+            process.extend_ready_timeout(min(int(usec[:16]), 10**15) / 1e6)  # at most ~30 years
+
+    def watch(self, process: "Process") -> None:
+        """Start the check of the run just spawned (a notify socket needs nothing more)."""
+        check = process.config.ready
+        if check is None or check.kind == "notify":
+            return
+        self.unwatch(process.name)
+        pid = process.pid
+
+        def ready(how: str) -> None:
+            self._probes.pop(process.name, None)
+            if process.pid == pid:
+                process.mark_ready(how)
+
+        if check.kind == "tcp":
+            self._probes[process.name] = TcpProbe(check, ready)
+        else:
+            def failed(why: str) -> None:
+                log.debug("%s: not ready yet: %s", process.name, why)
+
+            def run(timeout: float, on_exit):
+                return self._run_helper(process, check.command, timeout, on_exit)
+
+            self._probes[process.name] = ExecProbe(check, self.loop, run, ready, failed)
+
+    def unwatch(self, name: str) -> None:
+        probe = self._probes.pop(name, None)
+        if probe is not None:
+            probe.cancel()
+
+    def forget(self, name: str) -> None:
+        """The instance is gone or replaced: its probe and socket go."""
+        self.unwatch(name)
+        endpoint = self._sockets.pop(name, None)
+        if endpoint is not None:
+            endpoint.close()
+
+    def close(self) -> None:
+        for name in list(self._sockets) + list(self._probes):
+            self.forget(name)

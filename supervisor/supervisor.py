@@ -84,8 +84,7 @@ class Supervisor:
         self._escalated = False
         self._done: Optional[asyncio.Future] = None
         # Readiness and dependencies (see supervisor.readiness).
-        self._notify_sockets: dict[str, readiness.NotifySocket] = {}  # instance -> its NOTIFY_SOCKET
-        self._probes: dict[str, readiness.Probe] = {}  # instance -> its running tcp or exec check
+        self.checks: Optional[readiness.Checks] = None  # notify sockets and probes, once one is needed
         self._helpers: dict[int, Helper] = {}  # pid -> a probe or stop command superd runs
         self._blocked: set[Process] = set()  # processes waiting for their dependencies
         self._groups: Optional[dict[str, list[Process]]] = None  # program -> its instances
@@ -124,8 +123,8 @@ class Supervisor:
                 if self.server is not None:
                     await self.server.close()
                 self.notifier.close()
-                for name in list(self._notify_sockets):
-                    self._close_readiness(name)
+                if self.checks is not None:
+                    self.checks.close()
         finally:
             self._close_tracking()
 
@@ -245,7 +244,10 @@ class Supervisor:
         identity = self._identity(instance)
         env = spawn.build_environment(instance, self.environ, identity, self._socket_path())
         if instance.ready is not None and instance.ready.kind == "notify":
-            env["NOTIFY_SOCKET"] = self._notify_socket(process, identity).address
+            try:
+                env["NOTIFY_SOCKET"] = self._checks().notify_socket(process, None if identity is None else identity.uid)
+            except OSError as exc:
+                raise SpawnError(f"cannot make its NOTIFY_SOCKET: {exc.strerror or exc}", 1) from None
         tracker = self._tracker()
         try:
             run = tracker.new_run(instance.name)
@@ -278,42 +280,6 @@ class Supervisor:
             self._captures[popen.pid] = capture
         return popen.pid
 
-    def _notify_socket(self, process: Process, identity: Optional[spawn.Identity]) -> readiness.NotifySocket:
-        """The process's own NOTIFY_SOCKET, made at its first spawn and kept."""
-        endpoint = self._notify_sockets.get(process.name)
-        if endpoint is None:
-            directory = os.path.join(self.config.daemon.run_dir, "notify")
-            try:
-                endpoint = readiness.NotifySocket(
-                    directory, process.name, self.loop,
-                    lambda fields, pid, uid, name=process.name: self._notified(name, fields, pid, uid),
-                    None if identity is None else identity.uid)
-            except OSError as exc:
-                raise SpawnError(f"cannot make its NOTIFY_SOCKET in {directory}: {exc.strerror or exc}", 1) from None
-            self._notify_sockets[process.name] = endpoint
-        return endpoint
-
-    def _notified(self, name: str, fields: dict[str, str], sender: int, uid: int) -> None:
-        """An sd_notify message from a program (or anything it started)."""
-        process = self.processes.get(name)
-        if process is None or process.pid is None:
-            return
-        if not self._from_run(process, sender, uid):
-            log.warning("%s: ignoring a notify message from pid %d, which is not the program's", name, sender)
-            return
-        log.debug("%s: notify %s", name, readiness.describe(fields))
-        if "STATUS" in fields:
-            process.status_text = fields["STATUS"][: readiness.MAX_STATUS] or None
-        if fields.get("STOPPING") == "1":
-            process.mark_not_ready("stopping (STOPPING=1)")
-        if fields.get("RELOADING") == "1":
-            process.mark_not_ready("reloading (RELOADING=1)")
-        if fields.get("READY") == "1":
-            process.mark_ready("READY=1")
-        usec = fields.get("EXTEND_TIMEOUT_USEC", "")
-        if usec.isdecimal():
-            process.extend_ready_timeout(min(int(usec[:16]), 10**15) / 1e6)  # at most ~30 years
-
     def _from_run(self, process: Process, pid: int, uid: int) -> bool:
         """Did a notify message come from the process's current run?
 
@@ -326,14 +292,6 @@ class Supervisor:
             identity = self._identities.get(process.config.program.user or "")
             return uid == (identity.uid if identity is not None else os.geteuid())
         return member
-
-    def _close_readiness(self, name: str) -> None:
-        probe = self._probes.pop(name, None)
-        if probe is not None:
-            probe.cancel()
-        endpoint = self._notify_sockets.pop(name, None)
-        if endpoint is not None:
-            endpoint.close()
 
     def _identity(self, instance: InstanceConfig) -> Optional[spawn.Identity]:
         user = instance.program.user
@@ -371,32 +329,16 @@ class Supervisor:
         self._schedule_check()
 
     def watch_ready(self, process: Process) -> None:
-        check = process.config.ready
-        if check is None or check.kind == "notify":
-            return  # its messages arrive on its NOTIFY_SOCKET
-        self.unwatch_ready(process)
-        pid = process.pid
-
-        def ready(how: str) -> None:
-            self._probes.pop(process.name, None)
-            if process.pid == pid:
-                process.mark_ready(how)
-
-        if check.kind == "tcp":
-            self._probes[process.name] = readiness.TcpProbe(check, ready)
-        else:
-            def failed(why: str) -> None:
-                log.debug("%s: not ready yet: %s", process.name, why)
-
-            def run(timeout: float, on_exit) -> Helper:
-                return self._run_helper(process, check.command, timeout, on_exit)
-
-            self._probes[process.name] = readiness.ExecProbe(check, self.loop, run, ready, failed)
+        self._checks().watch(process)
 
     def unwatch_ready(self, process: Process) -> None:
-        probe = self._probes.pop(process.name, None)
-        if probe is not None:
-            probe.cancel()
+        self._checks().unwatch(process.name)
+
+    def _checks(self) -> readiness.Checks:
+        if self.checks is None:
+            self.checks = readiness.Checks(self.loop, os.path.join(self.config.daemon.run_dir, "notify"),
+                                           lambda name: self.processes.get(name), self._run_helper, self._from_run)
+        return self.checks
 
     def dependencies(self, process: Process, request: bool) -> tuple[list[tuple[str, str]], Optional[str]]:
         waiting = []
@@ -885,8 +827,9 @@ class Supervisor:
         if self.server is not None:
             self.server.configure(new.daemon)
         instances = {i.name: i for i in new.instances}
-        for name in difference.removed + difference.changed:
-            self._close_readiness(name)  # a changed program gets a fresh NOTIFY_SOCKET
+        if self.checks is not None:
+            for name in difference.removed + difference.changed:
+                self.checks.forget(name)  # a changed program gets a fresh NOTIFY_SOCKET
         for name in difference.removed:
             del self.processes[name]
             self._runs.pop(name, None)

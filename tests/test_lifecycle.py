@@ -517,3 +517,25 @@ def test_a_sender_that_is_gone_before_superd_reads_still_counts(graceful_superd,
     out = ctl(d, "wait", "--state", "ready", "--timeout", "20", "svc")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "not the program's" not in d.log()
+
+
+def test_a_reload_that_mends_a_dependency_lets_its_dependent_start(graceful_superd, tmp_path):
+    config = """
+        [program.db]
+        command = {db}
+        autostart = false
+        startsecs = 0.3
+        startretries = 100
+        [program.web]
+        command = ["sleep", "1000"]
+        startsecs = 0
+        depends_on = ["db"]
+    """
+    d = graceful_superd(config.format(db='["false"]'))
+    wait_until(lambda: d.state_of("db") == "backoff", 10)
+    assert d.state_of("web") == "starting"
+    (tmp_path / "superd.toml").write_text((tmp_path / "superd.toml").read_text().replace('["false"]', '["sleep", "1000"]'))
+    out = ctl(d, "reload")
+    assert out.returncode == 0, out.stdout + out.stderr
+    d.wait_state("web", "running", 10)
+    assert d.state_of("db") == "running"
