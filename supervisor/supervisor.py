@@ -17,10 +17,9 @@ import os
 import signal
 import subprocess
 import time
-from typing import Callable, Iterable, Optional
+from typing import TYPE_CHECKING, Callable, Iterable, Optional
 
-from . import log as ownlog, pid1, readiness, runstate, shutdown, spawn, tracking
-from .helpers import Helper
+from . import log as ownlog, pid1, runstate, shutdown, spawn, tracking
 from .signals import SignalQueue
 from .config import Config, ConfigError, InstanceConfig, load
 from . import output
@@ -28,6 +27,10 @@ from .notify import Notifier, monotonic_usec
 from .reload import RESTART_ONLY, compare
 from .process import Process, SpawnError, describe_status, signal_name
 from .states import ACTIVE_STATES, DaemonState, ProcessState
+
+if TYPE_CHECKING:  # imported when a program first needs them: most configs never do
+    from . import readiness
+    from .helpers import Helper
 
 log = logging.getLogger("superd")
 
@@ -336,6 +339,8 @@ class Supervisor:
 
     def _checks(self) -> readiness.Checks:
         if self.checks is None:
+            from . import readiness
+
             self.checks = readiness.Checks(self.loop, os.path.join(self.config.daemon.run_dir, "notify"),
                                            lambda name: self.processes.get(name), self._run_helper, self._from_run)
         return self.checks
@@ -395,6 +400,8 @@ class Supervisor:
         env.update(extra or {})
         popen = spawn.spawn(instance, env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, identity=identity, command=command)
+        from .helpers import Helper
+
         helper = Helper(popen, self.loop, timeout, on_exit)
         self._helpers[popen.pid] = helper
         return helper
