@@ -9,9 +9,10 @@ lost with its byte.
 Here the byte only wakes the loop (its value is never read, and a full
 socket already means a wake-up is due); which signals came is recorded by
 the Python-level handler, which CPython runs for every signal it caught.
-The callbacks then run from the loop, in arrival order, once per delivery
-(a signal that repeats while its first delivery waits is one delivery, as
-the kernel would make it).
+The callbacks then run from the loop, in the order the handlers ran. Two
+deliveries of one signal that both arrive before its handler runs are one
+(CPython keeps a flag per signal, as the kernel does for a pending signal),
+and signals that arrive together are handled in signal-number order.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class SignalQueue:
 
     def _caught(self, signum: int, frame: object) -> None:
         self._pending.append(signum)
-        if not self._scheduled:
+        if not self._scheduled and not self._loop.is_closed():
             self._scheduled = True
             self._loop.call_soon_threadsafe(self._dispatch)
 
@@ -90,6 +91,11 @@ class SignalQueue:
                     continue  # one reap collects every child that ended
                 reaped = True
             entry = self._handlers.get(signum)
-            if entry is not None:
-                callback, args = entry
+            if entry is None:
+                continue
+            callback, args = entry
+            try:
                 callback(*args)
+            except Exception as exc:  # the signals after it still count
+                self._loop.call_exception_handler(
+                    {"message": f"error in the handler of signal {signum}", "exception": exc})

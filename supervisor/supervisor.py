@@ -122,7 +122,6 @@ class Supervisor:
             try:
                 return await self._done
             finally:
-                self._remove_signals()
                 if self.server is not None:
                     await self.server.close()
                 self.notifier.close()
@@ -130,6 +129,9 @@ class Supervisor:
                     self.checks.close()
         finally:
             self._close_tracking()
+            # Last: a late signal meanwhile is one more shutdown request, not
+            # the default action that would leave the socket and cgroups behind.
+            self._remove_signals()
 
     def _start_all(self) -> None:
         """Spawn every autostart instance, lowest priority number first."""
