@@ -433,8 +433,7 @@ class Process:
         self.pid = self.pgid = pid
         self.started_at = self.runtime.monotonic()
         self.started_wall = time.time()
-        ready = self.config.ready
-        if ready is not None:
+        if self.config.ready is not None:
             self._ready_deadline = self.started_at + self.config.program.ready_timeout
             self._ready_timer = self.runtime.call_later(self.config.program.ready_timeout, self._ready_timeout)
             self.runtime.watch_ready(self)
@@ -442,7 +441,7 @@ class Process:
         startsecs = self.config.program.startsecs
         if startsecs <= 0:
             self._startsecs_done()
-        elif self.state is ProcessState.STARTING:  # watch_ready may have found it ready at once
+        else:
             self._timer = self.runtime.call_later(startsecs, self._startsecs_done)
 
     def _start_goal(self) -> str:
