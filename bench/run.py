@@ -87,7 +87,7 @@ def superctl_argv(python: str) -> list[str]:
         first = script.read_text(errors="replace").splitlines()[0] if script.stat().st_size else ""
         if first.startswith("#!") and Path(first[2:].strip()).resolve() == Path(python).resolve():
             return [str(script)]
-    return [python, "-m", "supervisor.ctl"]
+    return [python, "-m", "supervisor.cli.superctl"]
 
 
 def superd_launch(python: str, hook: str) -> SuperdLaunch:
@@ -108,7 +108,7 @@ def superd_launch(python: str, hook: str) -> SuperdLaunch:
         if path not in paths:
             paths.append(path)
     launch = SuperdLaunch([python, "-S", "-m", "supervisor"],
-                          [python, "-S", "-c", "import sys; from supervisor.ctl import main; sys.exit(main())"],
+                          [python, "-S", "-c", "import sys; from supervisor.cli.superctl import main; sys.exit(main())"],
                           os.pathsep.join(paths))
     probe = subprocess.run([python, "-S", "-c", "import supervisor, psutil, click; print(supervisor.__file__)"],
                            capture_output=True, text=True, cwd="/", env=clean_env({"PYTHONPATH": launch.pythonpath}),

@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from conftest import PYTHON, pid_alive, require_root, script, skip_or_fail, wait_until
-from supervisor import cgroups, tracking
+from supervisor.daemon import cgroups, tracking
 
 pytestmark = pytest.mark.timeout(60)
 

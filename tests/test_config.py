@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from supervisor import config
-from supervisor.config import (
+from supervisor.config import model as config
+from supervisor.config.model import (
     Autorestart, ConfigError, DaemonSettings, Problem, default_paths, expand,
     find_config_file, load, parse, parse_signal, parse_size, read_socket_path,
     single_program,

@@ -46,7 +46,7 @@ def ctl(d, *args: str, timeout: float = 30, env: dict | None = None) -> subproce
     full_env = {k: v for k, v in os.environ.items() if k not in ("SUPERD_SOCKET", "SUPERD_CONFIG")}
     full_env.update(env or {})
     return subprocess.run(
-        [PYTHON, "-m", "supervisor.ctl", "-s", str(d.socket), *args],
+        [PYTHON, "-m", "supervisor.cli.superctl", "-s", str(d.socket), *args],
         capture_output=True, text=True, timeout=timeout, env=full_env, stdin=subprocess.DEVNULL,
     )
 
@@ -534,13 +534,13 @@ def test_restart_no_wait_goes_on_inside_superd(superd, tmp_path):
 
 def test_socket_from_the_config_file(basic, tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("SUPERD_SOCKET", "SUPERD_CONFIG")}
-    r = subprocess.run([PYTHON, "-m", "supervisor.ctl", "-c", str(tmp_path / "superd.toml"), "state"],
+    r = subprocess.run([PYTHON, "-m", "supervisor.cli.superctl", "-c", str(tmp_path / "superd.toml"), "state"],
                        capture_output=True, text=True, timeout=30, env=env)
     assert (r.returncode, r.stdout) == (0, "running\n"), r
-    r = subprocess.run([PYTHON, "-m", "supervisor.ctl", "state"], capture_output=True, text=True, timeout=30,
+    r = subprocess.run([PYTHON, "-m", "supervisor.cli.superctl", "state"], capture_output=True, text=True, timeout=30,
                        env={**env, "SUPERD_SOCKET": str(basic.socket)})
     assert (r.returncode, r.stdout) == (0, "running\n"), r
-    r = subprocess.run([sys.executable, "-m", "supervisor.ctl", "state"], capture_output=True, text=True,
+    r = subprocess.run([sys.executable, "-m", "supervisor.cli.superctl", "state"], capture_output=True, text=True,
                        timeout=30, env=env, cwd=tmp_path)  # ./superd.toml
     assert (r.returncode, r.stdout) == (0, "running\n"), r
 

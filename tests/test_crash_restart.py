@@ -19,7 +19,7 @@ import pytest
 
 from conftest import PYTHON, pid_alive, script, wait_until
 from test_cgroups import FORKER, mode, setting  # noqa: F401  (mode is a fixture)
-from supervisor import runstate, tracking
+from supervisor.daemon import runstate, tracking
 
 pytestmark = pytest.mark.timeout(60)
 

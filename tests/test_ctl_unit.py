@@ -22,7 +22,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from supervisor import ctl, protocol
+from supervisor.cli import superctl as ctl
+
+from supervisor.control import protocol
 from supervisor.client import (
     ActionFailed,
     Busy,
@@ -312,7 +314,7 @@ def sub_env(home, **extra):
 
 
 def run_superctl(*args, cwd, **env_extra):
-    return subprocess.run([PYTHON, "-m", "supervisor.ctl", *args], cwd=cwd, env=sub_env(cwd, **env_extra),
+    return subprocess.run([PYTHON, "-m", "supervisor.cli.superctl", *args], cwd=cwd, env=sub_env(cwd, **env_extra),
                           capture_output=True, text=True, timeout=20)
 
 
@@ -631,13 +633,15 @@ def _imported(module):
 
 
 def test_client_imports_only_the_stdlib():
-    assert _imported("supervisor.client") == {"supervisor", "supervisor.client", "supervisor.protocol"}
+    assert _imported("supervisor.client") == {
+        "supervisor", "supervisor.client", "supervisor.control", "supervisor.control.client",
+        "supervisor.control.protocol"}
 
 
 def test_ctl_import_is_light():
-    mods = _imported("supervisor.ctl")
+    mods = _imported("supervisor.cli.superctl")
     assert not {m for m in mods if m.split(".")[0] in ("psutil", "asyncio")}
-    assert "supervisor.config" not in mods  # read lazily, only to find the socket
+    assert not {m for m in mods if m.startswith("supervisor.config")}  # read lazily, only to find the socket
     assert "click.shell_completion" not in mods
 
 
@@ -831,7 +835,7 @@ def test_resolve_socket_order(sockdir, env):
     # ./superd.toml (cwd is sockdir)
     assert ctl.resolve_socket(None, None, {}) == str(sockdir / "from-config.sock")
     cfg.unlink()
-    from supervisor import config
+    from supervisor.config import model as config
     assert ctl.resolve_socket(None, None, {}) == config.default_paths(environ={})["socket"]
 
 
@@ -887,7 +891,7 @@ def test_subprocess_exit_codes(server, sockdir):
 def test_tail_follow_ctrl_c_exits_0(server, sockdir):
     state = {"server": server}
     server.on("tail", _follow_handler(state))
-    proc = subprocess.Popen([PYTHON, "-m", "supervisor.ctl", "-s", server.path, "tail", "-f", "web"],
+    proc = subprocess.Popen([PYTHON, "-m", "supervisor.cli.superctl", "-s", server.path, "tail", "-f", "web"],
                             cwd=sockdir, env=sub_env(sockdir), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
@@ -908,7 +912,7 @@ def test_click_shell_completion_asks_the_daemon(server, sockdir):
     def complete(words):
         env = sub_env(sockdir, _SUPERCTL_COMPLETE="bash_complete",
                       COMP_WORDS=" ".join(words), COMP_CWORD=str(len(words) - 1))
-        r = subprocess.run([PYTHON, "-m", "supervisor.ctl"], cwd=sockdir, env=env,
+        r = subprocess.run([PYTHON, "-m", "supervisor.cli.superctl"], cwd=sockdir, env=env,
                            capture_output=True, text=True, timeout=20)
         assert r.returncode == 0, r.stderr
         return [line.split(",", 1)[1] for line in r.stdout.splitlines() if line]  # "type,value" lines
@@ -962,7 +966,7 @@ def test_shell_reads_commands_from_a_pipe(server, env):
 
 def test_shell_with_a_real_pty(server, sockdir):
     pexpect = pytest.importorskip("pexpect")
-    child = pexpect.spawn(PYTHON, ["-m", "supervisor.ctl", "-s", server.path, "shell"],
+    child = pexpect.spawn(PYTHON, ["-m", "supervisor.cli.superctl", "-s", server.path, "shell"],
                           cwd=str(sockdir), env=sub_env(sockdir, TERM="dumb"),
                           encoding="utf-8", timeout=10, dimensions=(24, 200))
     try:

@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 from conftest import require_root, script, wait_until
-from supervisor import protocol
+from supervisor.control import protocol
 from supervisor.client import Client
 
 pytestmark = pytest.mark.timeout(60)
@@ -246,7 +246,7 @@ def test_300_idle_connections_do_not_slow_status(superd):
         wait_until(lambda: served(d) == 300, what="superd to accept them all")
         assert_healthy(d)
         # And superctl (a new process) gets its answer as well.
-        r = subprocess.run([sys.executable, "-m", "supervisor.ctl", "-s", str(d.socket), "status"],
+        r = subprocess.run([sys.executable, "-m", "supervisor.cli.superctl", "-s", str(d.socket), "status"],
                            capture_output=True, text=True, timeout=30)
         assert r.returncode == 0 and len(r.stdout.splitlines()) == 2, r
     finally:
@@ -346,7 +346,7 @@ def test_a_peer_that_never_reads_is_dropped(superd):
 
 
 def test_more_than_max_connections_get_busy(superd):
-    from supervisor import server
+    from supervisor.control import server
     d = superd()
     socks = []
     try:

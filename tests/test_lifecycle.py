@@ -23,7 +23,7 @@ pytestmark = pytest.mark.timeout(60)
 
 def ctl(d, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("SUPERD_SOCKET", "SUPERD_CONFIG")}
-    return subprocess.run([PYTHON, "-m", "supervisor.ctl", "-s", str(d.socket), *args],
+    return subprocess.run([PYTHON, "-m", "supervisor.cli.superctl", "-s", str(d.socket), *args],
                           capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
 
 

@@ -57,7 +57,7 @@ def numbers(path: Path) -> list[int]:
 
 
 def ctl(d, *args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([PYTHON, "-m", "supervisor.ctl", "-s", str(d.socket), *args],
+    return subprocess.run([PYTHON, "-m", "supervisor.cli.superctl", "-s", str(d.socket), *args],
                           capture_output=True, text=True, timeout=20, **kwargs)
 
 
@@ -365,7 +365,7 @@ def test_tail_follow_streams_new_lines_until_the_client_goes(superd_factory, tmp
     d = superd_factory(program("ticker", [prog], autorestart=True), daemon='log_level = "debug"')
     log = tmp_path / "logs" / "ticker-stdout.log"
     wait_until(lambda: log.exists() and log.stat().st_size > 30, 10)
-    follower = subprocess.Popen([PYTHON, "-m", "supervisor.ctl", "-s", str(d.socket), "tail", "-f", "-n", "2", "ticker"],
+    follower = subprocess.Popen([PYTHON, "-m", "supervisor.cli.superctl", "-s", str(d.socket), "tail", "-f", "-n", "2", "ticker"],
                                 stdout=subprocess.PIPE, text=True)
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in follower.stdout], daemon=True).start()
@@ -409,7 +409,7 @@ def test_json_log_is_one_object_a_line(superd_factory, tmp_path):
 
 @pytest.mark.unit
 def test_logfile_rotates_between_lines_and_keeps_backups(tmp_path):
-    from supervisor.sinks import LogFile
+    from supervisor.output.sinks import LogFile
 
     path = tmp_path / "x.log"
     f = LogFile(str(path), maxbytes=100, backups=2)
@@ -427,7 +427,7 @@ def test_logfile_rotates_between_lines_and_keeps_backups(tmp_path):
 
 @pytest.mark.unit
 def test_logfile_without_backups_truncates_and_cuts_overlong_lines(tmp_path):
-    from supervisor.sinks import LogFile
+    from supervisor.output.sinks import LogFile
 
     path = tmp_path / "y.log"
     f = LogFile(str(path), maxbytes=10, backups=0)
@@ -440,7 +440,7 @@ def test_logfile_without_backups_truncates_and_cuts_overlong_lines(tmp_path):
 
 @pytest.mark.unit
 def test_logfile_maxbytes_zero_never_rotates_and_devices_never_rotate(tmp_path):
-    from supervisor.sinks import LogFile
+    from supervisor.output.sinks import LogFile
 
     path = tmp_path / "z.log"
     f = LogFile(str(path), maxbytes=0, backups=3)
@@ -456,7 +456,7 @@ def test_logfile_maxbytes_zero_never_rotates_and_devices_never_rotate(tmp_path):
 
 @pytest.mark.unit
 def test_read_last_lines(tmp_path):
-    from supervisor.sinks import read_last_lines
+    from supervisor.output.sinks import read_last_lines
 
     path = tmp_path / "t.log"
     path.write_bytes(b"".join(b"line %d\n" % i for i in range(100000)))
@@ -470,8 +470,8 @@ def test_read_last_lines(tmp_path):
 
 @pytest.mark.unit
 def test_ring_keeps_the_last_lines_within_its_bound():
-    from supervisor.output import RING_BYTES, Stream
-    from supervisor.sinks import NullSink
+    from supervisor.output.outputs import RING_BYTES, Stream
+    from supervisor.output.sinks import NullSink
 
     stream = Stream("p", "stdout", NullSink(), ring=True)
     for i in range(50000):

@@ -39,8 +39,11 @@ import click
 import pytest
 
 from conftest import skip_or_fail
-from supervisor import config, ctl, daemon, protocol, spawn
-from supervisor.states import DaemonState
+from supervisor.config import model as config
+from supervisor.cli import superctl as ctl, superd as daemon
+from supervisor.control import protocol
+from supervisor.daemon import spawn
+from supervisor.core.states import DaemonState
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -7,8 +7,8 @@ import signal
 
 import pytest
 
-from supervisor import config as cfg
-from supervisor.process import (
+from supervisor.config import model as cfg
+from supervisor.core.process import (
     KILL_GRACE,
     MAX_RESTART_DELAY,
     Process,
@@ -16,7 +16,7 @@ from supervisor.process import (
     backoff_delay,
     restart_delay,
 )
-from supervisor.states import ProcessState as S
+from supervisor.core.states import ProcessState as S
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(10)]
 

@@ -10,8 +10,8 @@ import textwrap
 import pytest
 
 from conftest import pid_alive, wait_until
-from supervisor import config as cfg
-from supervisor.reload import compare
+from supervisor.config import model as cfg
+from supervisor.config.diff import compare
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -77,7 +77,7 @@ def rewrite(d, tmp_path, programs: str) -> None:
 
 def superctl(d, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "supervisor.ctl", "-s", str(d.socket), *args], capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "supervisor.cli.superctl", "-s", str(d.socket), *args], capture_output=True, text=True, timeout=30
     )
 
 

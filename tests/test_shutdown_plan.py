@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from supervisor.shutdown import KILL_MARGIN, Phase, StopItem, phase_budget, plan, reserve
+from supervisor.core.shutdown import KILL_MARGIN, Phase, StopItem, phase_budget, plan, reserve
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(10)]
 

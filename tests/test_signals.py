@@ -17,7 +17,7 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def test_a_signal_among_thousands_is_not_lost(capfd):
-    from supervisor.signals import SignalQueue
+    from supervisor.daemon.signals import SignalQueue
 
     seen: list[str] = []
 
@@ -74,9 +74,9 @@ def test_handlers_are_removed_when_startup_fails(tmp_path):
     code = f"""
 import asyncio, os, signal, socket, sys
 sys.path.insert(0, {str(os.getcwd())!r})
-from supervisor.config import parse
-from supervisor.supervisor import Supervisor
-from supervisor.server import ControlServer
+from supervisor.config.model import parse
+from supervisor.daemon.supervisor import Supervisor
+from supervisor.control.server import ControlServer
 cfg = parse({{"superd": {{"socket": {str(tmp_path / "s.sock")!r}, "run_dir": {str(tmp_path / "run")!r},
              "logs_dir": {str(tmp_path / "logs")!r}}}}}, None, {{}})
 sv = Supervisor(cfg)

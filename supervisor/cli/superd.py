@@ -10,7 +10,9 @@ from typing import Optional, Sequence
 
 import click
 
-from . import __version__, config as configuration, log as ownlog, pid1
+from .. import __version__
+from ..config import model as configuration
+from ..daemon import ownlog, pid1
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -44,7 +46,7 @@ def run(cfg: configuration.Config, *, single: bool = False) -> int:
     sys.modules.setdefault("ssl", None)  # type: ignore[arg-type]
     import asyncio
 
-    from .supervisor import Supervisor  # the heavy part, after the config is known good
+    from ..daemon.supervisor import Supervisor  # the heavy part, after the config is known good
 
     log = ownlog.setup(cfg.daemon.log_level, cfg.daemon.log_format)
     pid1.reset_signals()
@@ -58,7 +60,7 @@ def run(cfg: configuration.Config, *, single: bool = False) -> int:
     if single:
         supervisor.foreground_tty = _foreground_tty()
     if cfg.daemon.socket:
-        from .server import ControlServer, ServerError
+        from ..control.server import ControlServer, ServerError
 
         supervisor.server = ControlServer(supervisor)
     try:
@@ -66,7 +68,7 @@ def run(cfg: configuration.Config, *, single: bool = False) -> int:
     except KeyboardInterrupt:  # pragma: no cover - signals are handled by the loop
         return EXIT_INTERNAL
     except Exception as exc:
-        from .runstate import Refused
+        from ..daemon.runstate import Refused
 
         if isinstance(exc, Refused) or (cfg.daemon.socket and isinstance(exc, ServerError)):
             log.error("%s", exc)
@@ -147,7 +149,7 @@ def cli(
     if check:
         where = cfg.path or "command line"
         click.echo(f"{where}: ok ({len(cfg.programs)} programs, {len(cfg.instances)} processes)")
-        from .tracking import describe
+        from ..daemon.tracking import describe
 
         click.echo(f"process tracking: {describe(cfg.daemon.cgroups)}")
         sys.exit(EXIT_OK)
@@ -164,7 +166,7 @@ def cli(
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["import-supervisord"]:
-        from .migrate import main as import_supervisord
+        from ..migrate.convert import main as import_supervisord
 
         sys.exit(import_supervisord(args[1:]))
     cli.main(args=args, prog_name="superd")

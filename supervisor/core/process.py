@@ -43,7 +43,7 @@ import signal
 import time
 from typing import Callable, Optional, Protocol
 
-from .config import Autorestart, InstanceConfig, StopStep
+from ..config.model import Autorestart, InstanceConfig, StopStep
 from .states import ACTIVE_STATES, STARTABLE_STATES, ProcessState
 
 #: A run shorter than this (seconds from spawn) counts as a quick exit. With

@@ -32,11 +32,12 @@ import stat
 import struct
 from typing import Any, Awaitable, Callable, Optional
 
-from . import __version__, protocol
-from .config import ConfigError, parse_signal
-from .process import Process
-from .states import ACTIVE_STATES, DaemonState, ProcessState
-from .supervisor import NoSuchName, ReloadRefused, Supervisor
+from .. import __version__
+from . import protocol
+from ..config.model import ConfigError, parse_signal
+from ..core.process import Process
+from ..core.states import ACTIVE_STATES, DaemonState, ProcessState
+from ..daemon.supervisor import NoSuchName, ReloadRefused, Supervisor
 
 log = logging.getLogger("superd")
 

@@ -23,11 +23,11 @@ import socket
 import struct
 from typing import TYPE_CHECKING, Callable, Mapping, Optional
 
-from .config import SOCKET_PATH_MAX, ReadyCheck
-from .process import SpawnError
+from ..config.model import SOCKET_PATH_MAX, ReadyCheck
+from ..core.process import SpawnError
 
 if TYPE_CHECKING:
-    from .process import Process
+    from ..core.process import Process
 
 log = logging.getLogger("superd")
 

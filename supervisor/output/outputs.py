@@ -44,7 +44,7 @@ import subprocess
 from collections import deque
 from typing import Callable, Optional
 
-from .config import InstanceConfig
+from ..config.model import InstanceConfig
 from .sinks import ConsoleSink, LogFile, NullSink, Sink, read_last_lines
 
 log = logging.getLogger("superd")

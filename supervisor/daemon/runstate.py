@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Optional
 
 from . import cgroups, tracking
-from .config import Config
-from .process import NO_CONT_AFTER
+from ..config.model import Config
+from ..core.process import NO_CONT_AFTER
 
 log = logging.getLogger("superd")
 

@@ -14,8 +14,9 @@ import sys
 
 import click
 
-from . import __version__, protocol
-from .client import (
+from .. import __version__
+from ..control import protocol
+from ..control.client import (
     Client,
     InvalidConfig,
     NotInState,
@@ -53,7 +54,7 @@ def resolve_socket(socket_path: str | None, config_file: str | None, environ=os.
     if env:
         return env
     try:
-        from . import config  # lazily: keeps --help and the fast path light
+        from ..config import model as config  # lazily: keeps --help and the fast path light
     except ImportError as exc:  # pragma: no cover - only before config.py exists
         raise ConfigProblem(f"cannot work out the socket path ({exc}); use -s or ${ENV_SOCKET}") from None
     path = config_file

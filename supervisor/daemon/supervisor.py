@@ -19,14 +19,15 @@ import subprocess
 import time
 from typing import TYPE_CHECKING, Callable, Iterable, Optional
 
-from . import log as ownlog, pid1, runstate, shutdown, spawn, tracking
+from . import ownlog, pid1, runstate, spawn, tracking
+from ..core import shutdown
 from .signals import SignalQueue
-from .config import Config, ConfigError, InstanceConfig, load
-from . import output
+from ..config.model import Config, ConfigError, InstanceConfig, load
+from ..output import outputs as output
 from .notify import Notifier, monotonic_usec
-from .reload import RESTART_ONLY, compare
-from .process import Process, SpawnError, describe_status, signal_name
-from .states import ACTIVE_STATES, DaemonState, ProcessState
+from ..config.diff import RESTART_ONLY, compare
+from ..core.process import Process, SpawnError, describe_status, signal_name
+from ..core.states import ACTIVE_STATES, DaemonState, ProcessState
 
 if TYPE_CHECKING:  # imported when a program first needs them: most configs never do
     from . import readiness
@@ -543,8 +544,8 @@ class Supervisor:
         With ``follow``, new lines go to ``writer`` as ``tail`` notifications
         until the client closes the connection.
         """
-        from . import protocol
-        from .server import RpcError
+        from ..control import protocol
+        from ..control.server import RpcError
 
         def invalid(message: str) -> RpcError:
             return RpcError(protocol.INVALID_PARAMS, message)

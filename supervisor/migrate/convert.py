@@ -33,8 +33,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Optional, Union
 
-from . import config as superd_config
-from . import shutdown
+from ..config import model as superd_config
+from ..core import shutdown
 
 __all__ = ["Conversion", "InputError", "convert", "main", "to_toml"]
 

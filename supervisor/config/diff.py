@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from .config import Config, DaemonSettings, InstanceConfig
+from .model import Config, DaemonSettings, InstanceConfig
 
 #: Daemon settings that only take effect when superd starts again.
 RESTART_ONLY = ("socket", "socket_mode", "socket_group", "run_dir", "cgroups")

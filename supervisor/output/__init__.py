@@ -1,0 +1,6 @@
+"""Program output: the pipes superd reads, where the bytes go, and who watches.
+
+Capture (non-blocking pipe readers), sinks (log files with rotation, the
+console, null), per-stream rings for ``tail`` and the followers of ``tail -f``.
+Nothing here blocks the loop or grows without bound.
+"""
