@@ -30,6 +30,9 @@ from enum import Enum
 from functools import cached_property
 from typing import Any, NamedTuple
 
+from ..core.policy import Autorestart
+from ..core.stopping import StopStep
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:
@@ -503,14 +506,6 @@ def expand(text: str, variables: Mapping[str, str]) -> str:
 # --------------------------------------------------------------------------
 # The config objects
 
-class Autorestart(str, Enum):
-    """When to restart a process that exited from ``running``."""
-
-    ALWAYS = "true"
-    NEVER = "false"
-    UNEXPECTED = "unexpected"   # when its exit code is not in ``exitcodes``
-
-
 #: Probe defaults: a TCP connect is cheap and quick, a command less so.
 TCP_INTERVAL, TCP_TIMEOUT = 0.1, 1.0
 EXEC_INTERVAL, EXEC_TIMEOUT = 1.0, 5.0
@@ -549,20 +544,6 @@ class Dependency(NamedTuple):
     program: str
     condition: str = "ready"
     key: str = ""          # where it was written: "[0]" or ".db", for messages
-
-
-@dataclass(frozen=True, slots=True)
-class StopStep:
-    """One step of a stop: send ``signal`` (or run ``command``), then wait up to
-    ``wait`` seconds for the program to be gone before the next step."""
-
-    signal: signal.Signals | None = None
-    command: tuple[str, ...] = ()
-    wait: float = 10.0
-
-    def __str__(self) -> str:
-        what = self.signal.name if self.signal is not None else shlex.join(self.command)
-        return f"{what}, wait {self.wait:g}s"
 
 
 @dataclass(frozen=True, kw_only=True)
