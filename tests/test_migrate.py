@@ -21,7 +21,7 @@ from typing import Optional
 import pytest
 
 from supervisor.config.model import Autorestart, Config, load, tomllib
-from supervisor.migrate.convert import convert, main, to_toml
+from supervisor.migrate import convert, main, to_toml
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(30)]
 
@@ -746,7 +746,7 @@ def test_usage_errors() -> None:
 def test_missing_file_in_a_fresh_interpreter(tmp_path: Path) -> None:
     missing = tmp_path / "gone.conf"
     done = subprocess.run(
-        [sys.executable, "-c", "import sys; from supervisor.migrate.convert import main; "
+        [sys.executable, "-c", "import sys; from supervisor.migrate import main; "
                                "sys.exit(main(sys.argv[1:]))", str(missing)],
         capture_output=True, text=True, timeout=20)
     assert done.returncode == 2
