@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from supervisor.config import model as config
-from supervisor.config.model import (
+from supervisor import config
+from supervisor.config import (
     Autorestart, ConfigError, DaemonSettings, Problem, default_paths, expand,
     find_config_file, load, parse, parse_signal, parse_size, read_socket_path,
     single_program,
@@ -206,6 +206,35 @@ def test_autorestart(value, expected):
 ])
 def test_killasgroup_defaults_to_stopasgroup(keys, killasgroup):
     assert parse(web(**keys), MAIN, ENV).programs[0].killasgroup is killasgroup
+
+
+def killasgroup_warning(file: str | Path, program: str = "web") -> str:
+    return (f"{file}: program.{program}.killasgroup: has no effect: a stop always ends every process "
+            "of the program (its group and descendants)")
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_killasgroup_is_accepted_with_a_warning(value):
+    cfg = parse(web(killasgroup=value), MAIN, ENV)
+    assert cfg.programs[0].killasgroup is value
+    assert cfg.warnings == (killasgroup_warning(MAIN),)
+
+
+def test_no_warning_without_killasgroup():
+    assert parse(web(stopasgroup=True), MAIN, ENV).warnings == ()
+    assert single_program(["sleep", "1"]).warnings == ()
+
+
+def test_warning_names_the_file_that_sets_killasgroup(tmp_path):
+    main = write(tmp_path / "superd.toml", '[superd]\ninclude = ["conf.d/*.toml"]\n'
+                                           '[program.api]\ncommand = "run"\nkillasgroup = true\n')
+    extra = write(tmp_path / "conf.d/web.toml", '[program.web]\ncommand = "run"\nkillasgroup = false\n')
+    assert load(str(main), ENV).warnings == (killasgroup_warning(main, "api"), killasgroup_warning(extra))
+
+
+def test_a_warning_does_not_hide_problems():
+    assert problems(web(killasgroup=True, stopwaitsecs="ten")) == [
+        f'{MAIN}: program.web.stopwaitsecs: expected a number >= 0, got "ten" (string)']
 
 
 @pytest.mark.parametrize("stream, value", [
@@ -884,6 +913,17 @@ def test_module_imports_only_the_standard_library():
                  if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
     assert imported - {"__future__"} <= set(sys.stdlib_module_names) | {"tomllib", "tomli"}
     assert not imported & {"asyncio", "psutil", "click", "json", "subprocess"}
+
+
+def test_every_module_of_the_package_imports_only_the_standard_library():
+    for module in sorted(Path(config.__file__).parent.glob("*.py")):
+        tree = ast.parse(module.read_text())
+        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                    for alias in node.names}
+        imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                     if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
+        assert imported - {"__future__"} <= set(sys.stdlib_module_names) | {"tomllib", "tomli"}, module.name
+        assert not imported & {"asyncio", "psutil", "click", "json", "subprocess"}, module.name
 
 
 def test_socket_path_longer_than_a_unix_address_can_hold_is_refused(tmp_path):

@@ -60,7 +60,7 @@ def test_kubernetes_example_budget_and_embedded_config():
     import re
     import textwrap
 
-    from supervisor.config import model as cfg
+    from supervisor import config as cfg
 
     try:
         import tomllib

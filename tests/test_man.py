@@ -39,7 +39,7 @@ import click
 import pytest
 
 from conftest import skip_or_fail
-from supervisor.config import model as config
+from supervisor import config
 from supervisor.cli import superctl as ctl, superd as daemon
 from supervisor.control import protocol
 from supervisor.daemon import spawn

@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from conftest import pid_alive, wait_until
-from supervisor.config import model as cfg
+from supervisor import config as cfg
 from supervisor.config.diff import compare
 
 pytestmark = pytest.mark.timeout(60)

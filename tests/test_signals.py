@@ -74,7 +74,7 @@ def test_handlers_are_removed_when_startup_fails(tmp_path):
     code = f"""
 import asyncio, os, signal, socket, sys
 sys.path.insert(0, {str(os.getcwd())!r})
-from supervisor.config.model import parse
+from supervisor.config import parse
 from supervisor.daemon.supervisor import Supervisor
 from supervisor.control.server import ControlServer
 cfg = parse({{"superd": {{"socket": {str(tmp_path / "s.sock")!r}, "run_dir": {str(tmp_path / "run")!r},

@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Optional
 
-from ..config import model as superd_config
+from .. import config as superd_config
 from .expand import Parts, ProgramInfo, Scope
 from .ini import Option, Section
 from .tomlwrite import toml_value

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import model as superd_config
+from .. import config as superd_config
 from ..core import shutdown
 from .context import Context
 from .daemon import convert_daemon, convert_unix_server

@@ -9,7 +9,7 @@ import os
 import pwd
 from collections.abc import Callable
 
-from ..config import model as superd_config
+from .. import config as superd_config
 from .context import Context
 from .expand import Scope, check_relative, expand, expand_environment, literal
 from .ini import Section

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Optional
 
-from ..config import model as superd_config
+from .. import config as superd_config
 from .context import Context
 from .expand import (PROCESS_NUM, Parts, ProgramInfo, Scope, expand, expand_environment,
                      is_literal, literal, render, render_path)

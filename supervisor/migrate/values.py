@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Optional, Union
 
-from ..config import model as superd_config
+from .. import config as superd_config
 
 # supervisord's booleans (datatypes.boolean).
 TRUE_WORDS = ("yes", "true", "on", "1")

@@ -1,0 +1,105 @@
+"""From a program to its instances: ``${VAR}`` expansion and numprocs.
+
+Each instance gets its own variables (``SUPERD_PROCESS_NAME``,
+``SUPERD_PROCESS_NUM``, ``SUPERD_GROUP``) on top of superd's environment;
+its strings are expanded, its paths made absolute and its tcp readiness
+target parsed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import ChainMap
+from collections.abc import Mapping
+from dataclasses import replace
+
+from ..core.stopping import StopStep
+from .files import absolute
+from .keys import STREAM_WORDS, parse_tcp_target
+from .model import InstanceConfig, ProgramConfig
+from .problems import Invalid, Problem, dotted, quote
+
+_REF_RE = re.compile(r"\$\$|\$\{(?P<body>[^}]*)\}|\$\{")
+_BODY_RE = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>.*))?", re.DOTALL)
+
+
+def expand(text: str, variables: Mapping[str, str]) -> str:
+    """Expand ``${VAR}``, ``${VAR:-default}`` (used when VAR is unset or empty) and ``$$``.
+
+    A bare ``$VAR`` is left alone, so shell snippets keep working. Raises
+    ``Invalid`` for an undefined variable without default or a malformed ``${``.
+    """
+    def replace(match: re.Match[str]) -> str:
+        if match[0] == "$$":
+            return "$"
+        body = match["body"]
+        ref = _BODY_RE.fullmatch(body) if body is not None else None
+        if ref is None:
+            raise Invalid(f"bad variable reference {quote(match[0])}: expected ${{NAME}} "
+                          'or ${NAME:-default}; write "$$" for a literal "$"')
+        value = variables.get(ref["name"])
+        if ref["default"] is not None and not value:
+            return ref["default"]
+        if value is None:
+            raise Invalid(f"undefined variable ${{{ref['name']}}} (set it in superd's "
+                          f"environment, or give a default: ${{{ref['name']}:-value}})")
+        return value
+    return _REF_RE.sub(replace, text)
+
+
+def build_instance(program: ProgramConfig, num: int, base: str, environ: Mapping[str, str],
+                   problems: list[Problem]) -> InstanceConfig:
+    """Process ``num`` of ``program``, with ${} expanded and paths made absolute."""
+    name = program.name if program.numprocs == 1 else f"{program.name}_{num}"
+    # A view, not a copy of the whole environment for every instance.
+    variables = ChainMap({"SUPERD_PROCESS_NAME": name, "SUPERD_PROCESS_NUM": str(num),
+                          "SUPERD_GROUP": program.name}, environ)
+    where = f"program.{dotted(program.name)}"
+
+    def x(text: str, key: str, required: bool = True) -> str:
+        try:
+            value = expand(text, variables)
+        except Invalid as e:
+            problems.append(Problem(program.source, f"{where}.{key}", str(e)))
+            return text
+        if required and not value:
+            problems.append(Problem(program.source, f"{where}.{key}",
+                                    f"{quote(text)} expands to an empty string"))
+        return value
+
+    def output(stream: str) -> str:
+        value = x(getattr(program, stream), stream)
+        return value if value in STREAM_WORDS[stream] else absolute(value, base)
+
+    def argv(command: tuple[str, ...], key: str) -> tuple[str, ...]:
+        return tuple(x(arg, f"{key}[{i}]", required=i == 0) for i, arg in enumerate(command))
+
+    ready = program.ready
+    if ready is not None and ready.kind == "tcp":
+        try:
+            host, port = parse_tcp_target(x(ready.target, ready.key))
+        except Invalid as e:
+            problems.append(Problem(program.source, f"{where}.{ready.key}", str(e)))
+            host, port = "", 0
+        ready = replace(ready, host=host, port=port)
+    elif ready is not None and ready.kind == "exec":
+        ready = replace(ready, command=argv(ready.command, "ready.exec"))
+    steps = program.stop_sequence
+    if program.stop_command:
+        steps = (StopStep(command=program.stop_command, wait=program.stopwaitsecs),
+                 StopStep(program.stopsignal, wait=program.stopwaitsecs))
+    steps = tuple(replace(step, command=argv(step.command, f"stop_sequence[{i}].exec"))
+                  if step.command and program.stop_sequence else
+                  replace(step, command=argv(step.command, "stop_command")) if step.command else step
+                  for i, step in enumerate(steps))
+
+    return InstanceConfig(
+        name=name, group=program.name, num=num, program=program,
+        command=tuple(x(arg, f"command[{i}]", required=i == 0)
+                      for i, arg in enumerate(program.command)),
+        environment=tuple((key, x(value, f"environment.{dotted(key)}", required=False))
+                          for key, value in program.environment),
+        directory=None if program.directory is None else absolute(
+            x(program.directory, "directory"), base),
+        stdout=output("stdout"), stderr=output("stderr"), ready=ready, stop_steps=steps)
+

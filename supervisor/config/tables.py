@@ -1,0 +1,99 @@
+"""Reading one table: ``[superd]`` into DaemonSettings, ``[program.NAME]`` into ProgramConfig.
+
+Each key is checked against its table's key map (:mod:`.keys`); every
+problem is kept, keyed by its dotted path. Keys that are accepted but change
+nothing give a warning instead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from .checks import Check
+from .files import SOCKET_PATH_MAX, absolute, default_paths
+from .keys import DAEMON_KEYS, PROGRAM_KEYS
+from .model import DaemonSettings, ProgramConfig
+from .problems import Invalid, Problem, dotted, quote, show
+
+RESERVED_NAMES = frozenset({"all"})
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+#: Program keys accepted (for configurations written for supervisord) that change nothing.
+NO_EFFECT = {"killasgroup": "a stop always ends every process of the program (its group and descendants)"}
+
+
+def _read_table(table: dict[str, Any], keys: Mapping[str, Check], prefix: str,
+                file: str | None, problems: list[Problem]) -> dict[str, Any]:
+    """Check each key of ``table`` against ``keys``; return the good values."""
+    values = {}
+    for key, raw in table.items():
+        where = f"{prefix}.{dotted(key)}"
+        if key not in keys:
+            problems.append(Problem(file, where, "unknown key; expected one of " + ", ".join(keys)))
+            continue
+        try:
+            values[key] = keys[key](raw)
+        except Invalid as e:
+            problems += [Problem(file, where + at, message) for at, message in e.errors]
+    return values
+
+
+def check_top_level(data: dict[str, Any], allowed: tuple[str, ...], file: str | None,
+                    problems: list[Problem]) -> None:
+    """A file holds only the ``allowed`` tables."""
+    for key, value in data.items():
+        if key == "superd" and key not in allowed:
+            problems.append(Problem(file, key, "[superd] is only allowed in the main config file"))
+        elif key not in allowed:
+            tables = " and ".join("[program.NAME]" if name == "program" else f"[{name}]"
+                                  for name in allowed)
+            problems.append(Problem(file, dotted(key), f"unknown key; expected only {tables} tables"))
+        elif not isinstance(value, dict):
+            problems.append(Problem(file, key, f"expected a table, got {show(value)}"))
+
+
+def read_daemon(table: dict[str, Any], base: str, file: str | None,
+                environ: Mapping[str, str], problems: list[Problem]) -> DaemonSettings:
+    """``[superd]``, with the default paths for what it does not say; paths made absolute."""
+    values = default_paths(environ=environ) | _read_table(table, DAEMON_KEYS, "superd", file, problems)
+    for key in ("socket", "run_dir", "logs_dir"):
+        if values[key]:
+            values[key] = absolute(values[key], base)
+    if len(os.fsencode(values["socket"])) > SOCKET_PATH_MAX:
+        problems.append(Problem(file, "superd.socket", f"the path {quote(values['socket'])} is longer than "
+                                f"the {SOCKET_PATH_MAX} bytes a Unix socket address can hold"))
+    values["include"] = tuple(absolute(pattern, base) for pattern in values.get("include", ()))
+    return DaemonSettings(**values)
+
+
+def read_program(name: str, table: dict[str, Any], file: str | None,
+                 problems: list[Problem], warnings: list[Problem]) -> ProgramConfig | None:
+    """``[program.NAME]``, or None when it has problems; keys with no effect go to ``warnings``."""
+    where = f"program.{dotted(name)}"
+    if not isinstance(table, dict):
+        problems.append(Problem(file, where, f"expected a table, got {show(table)}"))
+        return None
+    count = len(problems)
+    if not NAME_RE.fullmatch(name):
+        problems.append(Problem(file, where, "invalid program name: expected letters, digits, "
+                                '"_", "." or "-", starting with a letter or digit'))
+    elif name in RESERVED_NAMES:
+        problems.append(Problem(file, where, f"{quote(name)} is reserved (it means every program)"))
+    values = _read_table(table, PROGRAM_KEYS, where, file, problems)
+    warnings += [Problem(file, f"{where}.{key}", f"has no effect: {why}")
+                 for key, why in NO_EFFECT.items() if key in table]
+    if "command" not in table:
+        problems.append(Problem(file, where + ".command", "missing; every program needs a command"))
+    if "stop_sequence" in values:
+        for key in ("stopsignal", "stopwaitsecs", "stop_command"):
+            if key in values:
+                hint = ('add it as a first step { exec = ..., wait = ... }' if key == "stop_command"
+                        else "the sequence says which signals and how long")
+                problems.append(Problem(file, f"{where}.{key}", f"not with stop_sequence: {hint}"))
+    if len(problems) > count:
+        return None
+    values.setdefault("killasgroup", values.get("stopasgroup", False))
+    return ProgramConfig(name=name, source=file, **values)
