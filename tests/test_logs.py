@@ -409,7 +409,7 @@ def test_json_log_is_one_object_a_line(superd_factory, tmp_path):
 
 @pytest.mark.unit
 def test_logfile_rotates_between_lines_and_keeps_backups(tmp_path):
-    from supervisor.output.sinks import LogFile
+    from supervisor.output.logfile import LogFile
 
     path = tmp_path / "x.log"
     f = LogFile(str(path), maxbytes=100, backups=2)
@@ -427,7 +427,7 @@ def test_logfile_rotates_between_lines_and_keeps_backups(tmp_path):
 
 @pytest.mark.unit
 def test_logfile_without_backups_truncates_and_cuts_overlong_lines(tmp_path):
-    from supervisor.output.sinks import LogFile
+    from supervisor.output.logfile import LogFile
 
     path = tmp_path / "y.log"
     f = LogFile(str(path), maxbytes=10, backups=0)
@@ -440,7 +440,7 @@ def test_logfile_without_backups_truncates_and_cuts_overlong_lines(tmp_path):
 
 @pytest.mark.unit
 def test_logfile_maxbytes_zero_never_rotates_and_devices_never_rotate(tmp_path):
-    from supervisor.output.sinks import LogFile
+    from supervisor.output.logfile import LogFile
 
     path = tmp_path / "z.log"
     f = LogFile(str(path), maxbytes=0, backups=3)
@@ -456,7 +456,7 @@ def test_logfile_maxbytes_zero_never_rotates_and_devices_never_rotate(tmp_path):
 
 @pytest.mark.unit
 def test_read_last_lines(tmp_path):
-    from supervisor.output.sinks import read_last_lines
+    from supervisor.output.logfile import read_last_lines
 
     path = tmp_path / "t.log"
     path.write_bytes(b"".join(b"line %d\n" % i for i in range(100000)))
@@ -470,7 +470,7 @@ def test_read_last_lines(tmp_path):
 
 @pytest.mark.unit
 def test_ring_keeps_the_last_lines_within_its_bound():
-    from supervisor.output.outputs import RING_BYTES, Stream
+    from supervisor.output.streams import RING_BYTES, Stream
     from supervisor.output.sinks import NullSink
 
     stream = Stream("p", "stdout", NullSink(), ring=True)

@@ -4,3 +4,9 @@ Capture (non-blocking pipe readers), sinks (log files with rotation, the
 console, null), per-stream rings for ``tail`` and the followers of ``tail -f``.
 Nothing here blocks the loop or grows without bound.
 """
+
+from .capture import PASSTHROUGH
+from .outputs import Outputs
+from .streams import MAX_TAIL_LINES
+
+__all__ = ["MAX_TAIL_LINES", "Outputs", "PASSTHROUGH"]
