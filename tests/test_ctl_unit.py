@@ -635,7 +635,7 @@ def _imported(module):
 def test_client_imports_only_the_stdlib():
     assert _imported("supervisor.client") == {
         "supervisor", "supervisor.client", "supervisor.control", "supervisor.control.client",
-        "supervisor.control.protocol"}
+        "supervisor.control.connection", "supervisor.control.errors", "supervisor.control.protocol"}
 
 
 def test_ctl_import_is_light():
@@ -835,7 +835,7 @@ def test_resolve_socket_order(sockdir, env):
     # ./superd.toml (cwd is sockdir)
     assert ctl.resolve_socket(None, None, {}) == str(sockdir / "from-config.sock")
     cfg.unlink()
-    from supervisor.config import model as config
+    from supervisor import config
     assert ctl.resolve_socket(None, None, {}) == config.default_paths(environ={})["socket"]
 
 

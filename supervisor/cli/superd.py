@@ -11,7 +11,7 @@ from typing import Optional, Sequence
 import click
 
 from .. import __version__
-from ..config import model as configuration
+from .. import config as configuration
 from ..daemon import ownlog, pid1
 
 EXIT_OK = 0
@@ -49,6 +49,8 @@ def run(cfg: configuration.Config, *, single: bool = False) -> int:
     from ..daemon.supervisor import Supervisor  # the heavy part, after the config is known good
 
     log = ownlog.setup(cfg.daemon.log_level, cfg.daemon.log_format)
+    for warning in cfg.warnings:
+        log.warning("%s", warning)
     pid1.reset_signals()
     if pid1.is_pid1():
         log.debug("running as PID 1")
@@ -68,13 +70,15 @@ def run(cfg: configuration.Config, *, single: bool = False) -> int:
     except KeyboardInterrupt:  # pragma: no cover - signals are handled by the loop
         return EXIT_INTERNAL
     except Exception as exc:
-        from ..daemon.runstate import Refused
+        from ..daemon.runstate import Locked
 
-        if isinstance(exc, Refused) or (cfg.daemon.socket and isinstance(exc, ServerError)):
+        if isinstance(exc, Locked) or (cfg.daemon.socket and isinstance(exc, ServerError)):
             log.error("%s", exc)
         else:
             log.exception("internal failure: %s", exc)
         return EXIT_INTERNAL
+    finally:
+        ownlog.close()
 
 
 def _fail(message: str) -> "NoReturn":  # type: ignore[name-defined]
@@ -147,6 +151,8 @@ def cli(
         click.echo(f"superd: invalid config:\n{exc}", err=True)
         sys.exit(EXIT_USAGE)
     if check:
+        for warning in cfg.warnings:
+            click.echo(f"superd: warning: {warning}", err=True)
         where = cfg.path or "command line"
         click.echo(f"{where}: ok ({len(cfg.programs)} programs, {len(cfg.instances)} processes)")
         from ..daemon.tracking import describe
@@ -166,7 +172,7 @@ def cli(
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["import-supervisord"]:
-        from ..migrate.convert import main as import_supervisord
+        from ..migrate import main as import_supervisord
 
         sys.exit(import_supervisord(args[1:]))
     cli.main(args=args, prog_name="superd")

@@ -1,7 +1,7 @@
 """A small synchronous client for superd's control socket.
 
 Newline-delimited JSON-RPC 2.0 over a Unix stream socket (see
-``supervisor.protocol``). superctl uses it, and so can scripts::
+``supervisor.control.protocol``). superctl uses it, and so can scripts::
 
     from supervisor.client import Client, NoSuchName
 
@@ -11,19 +11,36 @@ Newline-delimited JSON-RPC 2.0 over a Unix stream socket (see
             print(proc["name"], proc["state"])
 
 This module sits on superctl's fast path: it imports only the standard
-library's socket, json, os, sys and time (plus ``supervisor.protocol``, which
-holds nothing but constants). A ``Client`` is not thread-safe; use one per thread.
+library (plus the protocol constants, the error classes and the connection
+next to it). A ``Client`` is not thread-safe; use one per thread.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
-import sys
 import time
 
 from . import protocol
+from .connection import EOF, Connection
+from .errors import (
+    ActionFailed,
+    Busy,
+    CallTimeout,
+    InternalError,
+    InvalidConfig,
+    InvalidParams,
+    MethodNotFound,
+    NoSuchName,
+    NotAllowed,
+    NotInState,
+    ProtocolError,
+    ShuttingDown,
+    SuperdError,
+    TooLarge,
+    Unreachable,
+    error_from_response,
+)
 
 __all__ = [
     "Client",
@@ -44,324 +61,6 @@ __all__ = [
     "InternalError",
     "error_from_response",
 ]
-
-
-# --------------------------------------------------------------------------
-# Errors
-
-
-class SuperdError(Exception):
-    """An error answered by superd (or met on the way to it).
-
-    ``code`` is the JSON-RPC error code (``None`` for errors raised by the
-    client itself without an answer, such as ``Unreachable``), ``message``
-    the human text and ``data`` whatever structured detail came with it.
-    ``exit_code`` is the superctl exit code this error maps to.
-    """
-
-    exit_code = protocol.EXIT_FAILED
-
-    def __init__(self, code: int | None, message: str, data: object = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
-
-    def __str__(self) -> str:
-        return self.message
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r}, data={self.data!r})"
-
-
-class Unreachable(SuperdError):
-    """superd could not be reached: no socket, refused, not allowed by the
-    file system, or the connection closed before a reply came."""
-
-    exit_code = protocol.EXIT_UNREACHABLE
-
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(None, f"cannot reach superd at {path}: {reason}",
-                         {"path": path, "reason": reason})
-        self.path = path
-        self.reason = reason
-
-
-class ProtocolError(SuperdError):
-    """The peer did not speak the protocol (garbage, wrong id, ...)."""
-
-
-class ActionFailed(SuperdError):
-    """The action was tried and failed (spawn error, fatal, ...)."""
-
-
-class NotInState(SuperdError):
-    """``wait``: some process did not reach the asked state in time.
-    ``data`` holds the process dicts that are not in the state."""
-
-    exit_code = protocol.EXIT_NOT_IN_STATE
-
-
-class NoSuchName(SuperdError):
-    """A name matches no program, instance or group."""
-
-    exit_code = protocol.EXIT_NO_SUCH_NAME
-
-
-class ShuttingDown(SuperdError):
-    """superd is shutting down and refuses new work."""
-
-
-class CallTimeout(SuperdError):
-    """The action (or, client side, the reply) did not come in time."""
-
-
-class NotAllowed(SuperdError):
-    """superd refuses to talk to this peer."""
-
-
-class TooLarge(SuperdError):
-    """The request line is longer than ``protocol.MAX_LINE``."""
-
-
-class Busy(SuperdError):
-    """superd has too many connections."""
-
-
-class InvalidConfig(SuperdError):
-    """``reload``: the new config is invalid; nothing changed. ``message``
-    holds the problems."""
-
-
-class InvalidParams(SuperdError):
-    """The call's parameters were refused (a usage error)."""
-
-    exit_code = protocol.EXIT_USAGE
-
-
-class MethodNotFound(SuperdError):
-    """This superd does not know the method (an older daemon?)."""
-
-
-class InternalError(SuperdError):
-    """superd failed while answering."""
-
-
-_ERROR_CLASSES: dict[int, type[SuperdError]] = {
-    protocol.FAILED: ActionFailed,
-    protocol.NOT_IN_STATE: NotInState,
-    protocol.NO_SUCH_NAME: NoSuchName,
-    protocol.SHUTTING_DOWN: ShuttingDown,
-    protocol.TIMEOUT: CallTimeout,
-    protocol.NOT_ALLOWED: NotAllowed,
-    protocol.TOO_LARGE: TooLarge,
-    protocol.BUSY: Busy,
-    protocol.INVALID_CONFIG: InvalidConfig,
-    protocol.INVALID_PARAMS: InvalidParams,
-    protocol.METHOD_NOT_FOUND: MethodNotFound,
-    protocol.INTERNAL_ERROR: InternalError,
-    protocol.PARSE_ERROR: ProtocolError,
-    protocol.INVALID_REQUEST: ProtocolError,
-}
-
-
-def error_from_response(error: object) -> SuperdError:
-    """Build the typed exception for a JSON-RPC ``error`` member."""
-    if not isinstance(error, dict):
-        return ProtocolError(None, f"malformed error object: {error!r}")
-    code = error.get("code")
-    message = error.get("message")
-    if not isinstance(message, str) or not message:
-        message = f"error {code}"
-    cls = _ERROR_CLASSES.get(code, SuperdError) if isinstance(code, int) else SuperdError
-    exc = cls(code if isinstance(code, int) else None, message, error.get("data"))
-    if cls is SuperdError and isinstance(code, int):
-        # An unknown application code still maps to an exit code if the
-        # protocol table knows it.
-        exc.exit_code = protocol.EXIT_FOR_ERROR.get(code, protocol.EXIT_FAILED)
-    return exc
-
-
-# --------------------------------------------------------------------------
-# One connection
-
-
-_RECV_SIZE = 65536
-# Replies can be large (status of many processes, tail), but a line this
-# long means the peer is not superd.
-_MAX_REPLY_LINE = 64 << 20
-
-_EOF = object()
-
-
-def _reason(exc: OSError) -> str:
-    if isinstance(exc, socket.timeout):
-        return "timed out"
-    return exc.strerror or str(exc) or type(exc).__name__
-
-
-def _connect(sock: socket.socket, path: str, timeout: float | None) -> None:
-    """``sock.connect(path)`` within ``timeout``. A Unix socket with a timeout
-    is non-blocking underneath, and its connect fails at once with EAGAIN
-    while the listener's backlog is full (a burst of clients): retry that
-    until the timeout instead of calling superd unreachable."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    delay = 0.001
-    while True:
-        try:
-            sock.connect(path)
-            return
-        except BlockingIOError:
-            if deadline is not None and time.monotonic() >= deadline:
-                raise socket.timeout("timed out") from None
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
-
-
-class _Connection:
-    """A socket, a read buffer and the next request id."""
-
-    def __init__(self, path: str, connect_timeout: float | None, timeout: float | None) -> None:
-        self.path = path
-        self.timeout = timeout
-        self._buf = bytearray()
-        self._next_id = 1
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(connect_timeout)
-            _connect(sock, path, connect_timeout)
-            sock.settimeout(timeout)
-        except OSError as exc:
-            sock.close()
-            raise Unreachable(path, _reason(exc)) from None
-        self.sock: socket.socket | None = sock
-
-    def close(self) -> None:
-        sock, self.sock = self.sock, None
-        if sock is not None:
-            try:
-                sock.close()
-            except OSError:
-                pass
-
-    # -- writing
-
-    def send_request(self, method: str, params: dict) -> int:
-        if self.sock is None:
-            raise Unreachable(self.path, "connection closed")
-        req_id = self._next_id
-        self._next_id += 1
-        request = {"jsonrpc": "2.0", "id": req_id, "method": method}
-        if params:
-            request["params"] = params
-        try:
-            line = json.dumps(request, separators=(",", ":"), allow_nan=False).encode() + b"\n"
-        except (TypeError, ValueError) as exc:
-            raise InvalidParams(protocol.INVALID_PARAMS, f"cannot encode parameters: {exc}") from None
-        if len(line) > protocol.MAX_LINE:
-            raise TooLarge(protocol.TOO_LARGE, f"request is {len(line)} bytes, more than {protocol.MAX_LINE}")
-        try:
-            self.sock.sendall(line)
-        except OSError as exc:
-            self.close()
-            if isinstance(exc, socket.timeout):
-                raise CallTimeout(protocol.TIMEOUT, f"superd did not take the request within {self.timeout} s") from None
-            raise Unreachable(self.path, _reason(exc)) from None
-        return req_id
-
-    # -- reading
-
-    def read_line(self) -> bytes | object:
-        """Return the next line (without its newline), or ``_EOF``."""
-        while True:
-            nl = self._buf.find(b"\n")
-            if nl >= 0:
-                line = bytes(self._buf[:nl])
-                del self._buf[: nl + 1]
-                return line
-            if len(self._buf) > _MAX_REPLY_LINE:
-                self.close()
-                raise ProtocolError(None, f"reply line longer than {_MAX_REPLY_LINE} bytes")
-            if self.sock is None:
-                return _EOF
-            try:
-                chunk = self.sock.recv(_RECV_SIZE)
-            except socket.timeout:
-                self.close()
-                raise CallTimeout(protocol.TIMEOUT, f"no reply from superd within {self.timeout} s") from None
-            except OSError as exc:
-                self.close()
-                if self._buf:
-                    raise Unreachable(self.path, _reason(exc)) from None
-                return _EOF
-            if not chunk:
-                self.close()
-                # A last line without its newline still counts.
-                if self._buf:
-                    line = bytes(self._buf)
-                    self._buf.clear()
-                    return line
-                return _EOF
-            self._buf += chunk
-
-    def read_message(self) -> dict | object:
-        """Return the next JSON object, or ``_EOF``. Blank lines are skipped."""
-        while True:
-            line = self.read_line()
-            if line is _EOF:
-                return _EOF
-            if not line.strip():
-                continue
-            try:
-                msg = json.loads(line)
-            except ValueError:
-                self.close()
-                raise ProtocolError(None, f"superd sent something that is not JSON: {line[:200]!r}") from None
-            if not isinstance(msg, dict):
-                self.close()
-                raise ProtocolError(None, f"superd sent a JSON value that is not an object: {line[:200]!r}")
-            return msg
-
-    def read_response(self, req_id: int) -> object:
-        """Read until the response to ``req_id``; return its result or raise."""
-        while True:
-            msg = self.read_message()
-            if msg is _EOF:
-                raise Unreachable(self.path, "connection closed before a reply")
-            if "id" not in msg and "method" in msg:
-                continue  # a notification meant for someone else; skip it
-            msg_id = msg.get("id")
-            if "error" in msg:
-                # A parse or request error may come back with a null id.
-                if msg_id is None or msg_id == req_id:
-                    raise error_from_response(msg["error"])
-            elif msg_id == req_id and "result" in msg:
-                return msg["result"]
-            self.close()
-            raise ProtocolError(None, f"unexpected reply to request {req_id}: {json.dumps(msg)[:200]}")
-
-    def drain(self) -> None:
-        """Read and discard everything until the peer closes."""
-        while self.read_line() is not _EOF:
-            pass
-
-    def peer_pid(self) -> int:
-        """The pid of the process that listens on the socket, as this
-        process's pid namespace sees it (0 when it cannot)."""
-        if self.sock is None or not hasattr(socket, "SO_PEERCRED"):
-            return 0
-        try:
-            raw = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
-        except OSError:
-            return 0
-        return int.from_bytes(raw[:4], sys.byteorder, signed=True)
-
-    def call(self, method: str, params: dict) -> object:
-        return self.read_response(self.send_request(method, params))
-
-
-# --------------------------------------------------------------------------
-# The client
 
 
 def _names(names: object) -> list[str]:
@@ -392,7 +91,7 @@ class Client:
         self.path = os.fspath(path)
         self.connect_timeout = connect_timeout
         self.timeout = timeout
-        self._conn: _Connection | None = None
+        self._conn: Connection | None = None
 
     # -- connection
 
@@ -413,7 +112,7 @@ class Client:
     def connect(self) -> Client:
         """Open the connection now (raises ``Unreachable``)."""
         if not self.connected:
-            self._conn = _Connection(self.path, self.connect_timeout, self.timeout)
+            self._conn = Connection(self.path, self.connect_timeout, self.timeout)
         return self
 
     def close(self) -> None:
@@ -421,7 +120,7 @@ class Client:
         if conn is not None:
             conn.close()
 
-    def _connection(self) -> _Connection:
+    def _connection(self) -> Connection:
         self.connect()
         assert self._conn is not None
         return self._conn
@@ -531,7 +230,7 @@ class Client:
         they come, until the iterator is closed. Uses its own connection,
         so the client stays usable meanwhile. Raises ``Unreachable`` if
         superd goes away."""
-        conn = _Connection(self.path, self.connect_timeout, None)
+        conn = Connection(self.path, self.connect_timeout, None)
         return _follow(conn, {"name": name, "stream": stream, "lines": lines, "follow": True})
 
     def names(self) -> list[str]:
@@ -578,13 +277,13 @@ def _lines_of(payload: object) -> list[str]:
     return [line[:-1] if isinstance(line, str) and line.endswith("\n") else str(line) for line in payload]
 
 
-def _follow(conn: _Connection, params: dict):
+def _follow(conn: Connection, params: dict):
     try:
         req_id = conn.send_request("tail", params)
         yield from _lines_of(conn.read_response(req_id))
         while True:
             msg = conn.read_message()
-            if msg is _EOF:
+            if msg is EOF:
                 raise Unreachable(conn.path, "superd closed the connection")
             if "error" in msg and msg.get("id") in (None, req_id):
                 raise error_from_response(msg["error"])

@@ -1,0 +1,71 @@
+"""How superctl prints what superd answers: aligned status lines, per-name
+results, and errors on stderr (with the processes a failed ``wait`` left)."""
+
+from __future__ import annotations
+
+import click
+
+from ..control import protocol
+from ..control.errors import NotInState, SuperdError
+from ..core.durations import format_duration
+
+_STATE_WIDTH = max(len(s) for s in protocol.PROCESS_STATES)
+
+
+def error(message: str) -> None:
+    """``superctl: message`` on stderr."""
+    click.echo(f"superctl: {message}", err=True)
+
+
+def describe(proc: dict) -> str:
+    """The description, or one built from the other fields if superd sent none."""
+    desc = proc.get("description")
+    if desc:
+        return str(desc)
+    if proc.get("pid") is not None:
+        uptime = proc.get("uptime")
+        if uptime is None:
+            return f"pid {proc['pid']}"
+        return f"pid {proc['pid']}, uptime {format_duration(uptime)}"
+    status = proc.get("exitstatus")
+    if status is None:
+        return ""
+    if status < 0:
+        return f"killed by signal {-status}"
+    return f"exited with code {status}"
+
+
+def status_lines(procs: list[dict]) -> list[str]:
+    """supervisorctl-like aligned lines: name, STATE, description."""
+    if not procs:
+        return []
+    name_width = max(len(str(p.get("name", ""))) for p in procs)
+    state_width = max(_STATE_WIDTH, *(len(str(p.get("state", ""))) for p in procs))
+    lines = []
+    for p in procs:
+        name = str(p.get("name", ""))
+        state = str(p.get("state", "")).upper()
+        text = describe(p)
+        if p.get("status_text"):  # the program's own word on itself (sd_notify STATUS=)
+            text += f"; status: {p['status_text']}"
+        lines.append(f"{name:<{name_width}}   {state:<{state_width}}   {text}".rstrip())
+    return lines
+
+
+def print_results(results: list[dict]) -> bool:
+    """Print ``name: message`` lines; True when every result is ok."""
+    all_ok = True
+    for r in results:
+        ok = bool(r.get("ok"))
+        all_ok = all_ok and ok
+        message = r.get("message") or (r.get("state") if ok else "ERROR")
+        click.echo(f"{r.get('name')}: {message}")
+    return all_ok
+
+
+def report(exc: SuperdError) -> None:
+    """An error from superd on stderr, with the processes a ``wait`` left."""
+    error(str(exc))
+    if isinstance(exc, NotInState) and isinstance(exc.data, list):
+        for line in status_lines([p for p in exc.data if isinstance(p, dict)]):
+            click.echo(line, err=True)
