@@ -20,7 +20,7 @@ from typing import Optional
 
 import pytest
 
-from supervisor.config.model import Autorestart, Config, load, tomllib
+from supervisor.config import Autorestart, Config, load, tomllib
 from supervisor.migrate import convert, main, to_toml
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(30)]

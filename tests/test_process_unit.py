@@ -7,15 +7,12 @@ import signal
 
 import pytest
 
-from supervisor.config import model as cfg
-from supervisor.core.process import (
-    KILL_GRACE,
-    MAX_RESTART_DELAY,
-    Process,
-    SpawnError,
-    backoff_delay,
-    restart_delay,
-)
+from supervisor import config as cfg
+from supervisor.core.dependencies import resolve
+from supervisor.core.errors import SpawnError
+from supervisor.core.policy import MAX_RESTART_DELAY, backoff_delay, restart_delay
+from supervisor.core.process import Process
+from supervisor.core.stopping import KILL_GRACE
 from supervisor.core.states import ProcessState as S
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(10)]
@@ -59,6 +56,9 @@ class FakeRuntime:
 
     def monotonic(self) -> float:
         return self.now
+
+    def wall(self) -> float:
+        return 1_700_000_000.0 + self.now
 
     def spawn(self, process: Process) -> int:
         if self.spawn_error is not None:
@@ -108,19 +108,9 @@ class FakeRuntime:
         self.watching.discard(process.name)
 
     def dependencies(self, process: Process, request: bool):
-        waiting = []
-        for group, condition, _ in process.config.program.depends_on:
-            dep = self.deps[group]
-            if dep.satisfies(condition):
-                continue
-            if dep.state is S.FATAL or (dep.state is S.EXITED and dep.ended_for_good):
-                return [], f"{dep.name} is {dep.state.value}"
-            if (request or not dep.held) and dep.state in (S.STOPPED, S.EXITED):
-                dep.start()
-                if dep.satisfies(condition):
-                    continue
-            waiting.append((dep.name, condition))
-        return waiting, None
+        # The real resolution, over this fake's one process per program.
+        return resolve(process, lambda group: [self.deps[group]], request=request,
+                       may_start=self.restarts_allowed(), start=lambda dep: dep.start())
 
     def run_command(self, process: Process, command, timeout: float) -> None:
         self.commands.append((command, timeout))

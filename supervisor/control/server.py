@@ -24,20 +24,18 @@ import json
 import logging
 import math
 import os
-import platform
 import pwd
 import select
 import socket
 import stat
 import struct
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, Optional
 
-from .. import __version__
 from . import protocol
-from ..config.model import ConfigError, parse_signal
-from ..core.process import Process
-from ..core.states import ACTIVE_STATES, DaemonState, ProcessState
-from ..daemon.supervisor import NoSuchName, ReloadRefused, Supervisor
+from .handlers import OBSERVING_METHODS, Handlers, RpcError, error_for
+from .listener import Listener
+from ..core.states import DaemonState
+from ..daemon.procfs import supplementary_groups
 
 log = logging.getLogger("superd")
 
@@ -51,9 +49,6 @@ MAX_BATCH = 100
 #: While a request is handled after its peer half-closed, how often to look
 #: whether the peer hung up altogether.
 HANGUP_POLL = 0.5
-#: Methods that only observe: when their peer hangs up they are cancelled.
-#: Everything else (start, stop, restart, ...) runs to its end regardless.
-OBSERVING_METHODS = frozenset({"version", "state", "names", "status", "pid", "wait", "tail"})
 _PEER_GONE = object()
 _PEERCRED = struct.Struct("3i")
 
@@ -62,110 +57,33 @@ class ServerError(Exception):
     """The server cannot start (the socket is taken, the path unusable)."""
 
 
-class RpcError(Exception):
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
-
-
-def _invalid(message: str) -> RpcError:
-    return RpcError(protocol.INVALID_PARAMS, message)
-
-
-class _Params:
-    """Checked access to a request's params; unknown ones are refused."""
-
-    def __init__(self, params: dict, allowed: tuple[str, ...]) -> None:
-        unknown = sorted(set(params) - set(allowed))
-        if unknown:
-            raise _invalid(f"unknown param(s): {', '.join(unknown)}; expected: {', '.join(allowed) or 'none'}")
-        self.params = params
-
-    def names(self, required: bool = True) -> Optional[list[str]]:
-        names = self.params.get("names")
-        if names is None:
-            if required:
-                raise _invalid("'names' is required: a list of program, instance or group names, or ['all']")
-            return None
-        if isinstance(names, str):
-            names = [names]
-        if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
-            raise _invalid("'names' must be a non-empty list of non-empty strings")
-        return names
-
-    def flag(self, key: str, default: bool) -> bool:
-        value = self.params.get(key, default)
-        if not isinstance(value, bool):
-            raise _invalid(f"'{key}' must be true or false")
-        return value
-
-    def seconds(self, key: str) -> Optional[float]:
-        value = self.params.get(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1e9:
-            raise _invalid(f"'{key}' must be a number of seconds >= 0")
-        return float(value)
-
-    def string(self, key: str, default: Optional[str] = None) -> Optional[str]:
-        value = self.params.get(key, default)
-        if value is not None and not isinstance(value, str):
-            raise _invalid(f"'{key}' must be a string")
-        return value
-
-
-def process_info(process: Process) -> dict:
-    info = {
-        "name": process.name,
-        "group": process.group,
-        "state": process.state.value,
-        "pid": process.pid,
-        "exitstatus": process.exitstatus,
-        "since": round(process.since, 3),
-        "uptime": None if (up := process.uptime()) is None else round(up, 3),
-        "restarts": process.restarts,
-        "description": process.description(),
-        # Readiness: true once running and its check passed (always, without one);
-        # "ready_check" is how it is checked, "status_text" its last sd_notify STATUS=.
-        "ready": process.ready,
-        "ready_check": None if process.config.ready is None else str(process.config.ready),
-        "status_text": process.status_text,
-        "waiting_for": list(process.waiting_for),
-    }
-    # What the process's cgroup knows: "cgroup", "pids", "memory" (bytes) and
-    # "memory_source" ("memory.current", or "rss" summed over its processes);
-    # all null without cgroup tracking. A few small file reads a process.
-    usage = getattr(process.runtime, "usage", None)
-    if usage is not None:
-        info.update(usage(process))
-    return info
-
-
-def _result(process: Process, ok: bool, message: str) -> dict:
-    return {"name": process.name, "ok": ok, "state": process.state.value, "pid": process.pid, "message": message}
-
-
 class ControlServer:
-    def __init__(self, supervisor: Supervisor) -> None:
+    def __init__(self, supervisor) -> None:
         self.sv = supervisor
+        self.handlers = Handlers(supervisor, self._shutdown_asked_by)
         daemon = supervisor.config.daemon
         self.path = daemon.socket
         self.mode = daemon.socket_mode
         self.group = daemon.socket_group
         self.configure(daemon)
-        self._server: Optional[asyncio.AbstractServer] = None
+        self._server: Optional[Listener] = None
         self._lock_fd: Optional[int] = None
         self._connections: dict[asyncio.StreamWriter, asyncio.Task] = {}
-        self._restart_locks: dict[str, asyncio.Lock] = {}
-        self._background: set[asyncio.Task] = set()
         self._refusing = 0
         # Connections that asked for the shutdown: their sockets stay open
         # until superd's process ends (see close()).
         self._shutdown_waiters: set[asyncio.StreamWriter] = set()
         self._shutdown_asked = False
         self._kept_fds: list[int] = []
+
+    def _shutdown_asked_by(self, writer: asyncio.StreamWriter) -> bool:
+        """A ``shutdown`` request: its connection stays open until superd's
+        process ends; True for the first request (the one that acts)."""
+        self._shutdown_waiters.add(writer)
+        if self.sv.state is DaemonState.SHUTTING_DOWN or self._shutdown_asked:
+            return False
+        self._shutdown_asked = True  # set now: two requests in one loop turn must not escalate
+        return True
 
     def configure(self, daemon) -> None:
         """Who may connect, and for how long; called again after a config reload."""
@@ -188,14 +106,18 @@ class ControlServer:
         except FileNotFoundError:
             pass
         old_umask = os.umask(0o177)  # never more open than 0600 before the chmod
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            self._server = await asyncio.start_unix_server(
-                self._serve, path=self.path, limit=protocol.MAX_LINE, backlog=1024
-            )
+            sock.bind(self.path)
+            sock.listen(1024)
         except OSError as exc:
+            sock.close()
             raise ServerError(f"cannot listen on {self.path}: {exc.strerror or exc}") from None
         finally:
             os.umask(old_umask)
+        refusal = _error(None, protocol.BUSY, "superd is out of file descriptors; try again later")
+        self._server = Listener(sock, self._serve, limit=protocol.MAX_LINE, reserve=self.sv.reserve,
+                                refusal=json.dumps(refusal).encode() + b"\n")
         os.chmod(self.path, self.mode)
         if self.group:
             os.chown(self.path, -1, grp.getgrnam(self.group).gr_gid)
@@ -231,8 +153,6 @@ class ControlServer:
                 except OSError:
                     pass
         self._shutdown_waiters.clear()
-        for task in list(self._background):
-            task.cancel()
         tasks = list(self._connections.values())
         for writer, task in list(self._connections.items()):
             writer.close()
@@ -259,7 +179,7 @@ class ControlServer:
         pid, uid, gid = _PEERCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
         if uid in self.allowed_uids or gid in self.allowed_gids:
             return True, pid, uid
-        if self.allowed_gids and self.allowed_gids & _supplementary_groups(pid):
+        if self.allowed_gids and self.allowed_gids & supplementary_groups(pid):
             return True, pid, uid
         return False, pid, uid
 
@@ -434,232 +354,18 @@ class ControlServer:
             params = {}
         if not isinstance(params, dict):
             return None if notification else _error(rid, protocol.INVALID_PARAMS, "params must be an object")
-        handler: Optional[Callable[..., Awaitable[Any]]] = getattr(self, f"rpc_{method}", None)
-        if method not in protocol.METHODS or handler is None:
+        handler = self.handlers.find(method)
+        if handler is None:
             return None if notification else _error(rid, protocol.METHOD_NOT_FOUND, f"no such method: {method[:100]!r}")
         try:
             result = await handler(params, writer)
-        except RpcError as exc:
-            return None if notification else _error(rid, exc.code, exc.message, exc.data)
-        except NoSuchName as exc:
-            return None if notification else _error(rid, protocol.NO_SUCH_NAME, f"no such process: {exc.args[0]}", exc.args[0])
-        except Exception as exc:  # a bug: report it, keep serving
-            log.exception("control request %s failed", method)
-            return None if notification else _error(rid, protocol.INTERNAL_ERROR, f"internal error: {exc}")
+        except Exception as exc:
+            error = error_for(exc)
+            if error is None:  # a bug: report it, keep serving
+                log.exception("control request %s failed", method)
+                error = RpcError(protocol.INTERNAL_ERROR, f"internal error: {exc}")
+            return None if notification else _error(rid, error.code, error.message, error.data)
         return None if notification else {"jsonrpc": "2.0", "id": rid, "result": result}
-
-    # ------------------------------------------------------------------ methods
-
-    async def rpc_version(self, params: dict, writer) -> dict:
-        _Params(params, ())
-        return {"version": __version__, "pid": os.getpid(), "python": platform.python_version()}
-
-    async def rpc_state(self, params: dict, writer) -> dict:
-        _Params(params, ())
-        return {
-            "state": self.sv.state.value,
-            "pid": os.getpid(),
-            "since": round(self.sv.since, 3),
-            "config": self.sv.config.path,
-        }
-
-    async def rpc_names(self, params: dict, writer) -> list[str]:
-        _Params(params, ())
-        names = list(self.sv.processes)
-        groups = sorted({p.group for p in self.sv.processes.values()})
-        names += [g for g in groups if g not in self.sv.processes]
-        names += [f"{g}:*" for g in groups]
-        return names
-
-    async def rpc_status(self, params: dict, writer) -> list[dict]:
-        names = _Params(params, ("names",)).names(required=False)
-        processes = self.sv.resolve(names) if names else list(self.sv.processes.values())
-        return [process_info(p) for p in processes]
-
-    async def rpc_pid(self, params: dict, writer) -> dict:
-        name = _Params(params, ("name",)).string("name")
-        if name is None:
-            return {"pid": os.getpid()}
-        return {"pids": [{"name": p.name, "pid": p.pid} for p in self.sv.resolve([name])]}
-
-    async def rpc_start(self, params: dict, writer) -> list[dict]:
-        p = _Params(params, ("names", "wait", "timeout"))
-        names, wait, timeout = p.names(), p.flag("wait", True), p.seconds("timeout")  # all checked before acting
-        processes = self.sv.resolve(names)
-        self._refuse_when_shutting_down()
-        return list(await asyncio.gather(*(self._start(proc, wait, timeout) for proc in processes)))
-
-    async def rpc_stop(self, params: dict, writer) -> list[dict]:
-        p = _Params(params, ("names", "wait", "timeout"))
-        names, wait, timeout = p.names(), p.flag("wait", True), p.seconds("timeout")
-        processes = self.sv.resolve(names)
-        return list(await asyncio.gather(*(self._stop(proc, wait, timeout) for proc in processes)))
-
-    async def rpc_restart(self, params: dict, writer) -> list[dict]:
-        p = _Params(params, ("names", "wait", "timeout", "rolling"))
-        names, wait, timeout = p.names(), p.flag("wait", True), p.seconds("timeout")
-        rolling = p.flag("rolling", False)
-        processes = self.sv.resolve(names)
-        self._refuse_when_shutting_down()
-
-        async def restart(process: Process) -> dict:
-            # One restart of a process at a time, whoever asks: two clients
-            # restarting at once get two restarts in a row, never two instances.
-            lock = self._restart_locks.setdefault(process.name, asyncio.Lock())
-            async with lock:
-                stopped = await self._stop(process, True, timeout)
-                if not stopped["ok"]:
-                    return stopped
-                if self.sv.state is DaemonState.SHUTTING_DOWN:
-                    return _result(process, False, "superd is shutting down")
-                return await self._start(process, wait, timeout)
-
-        async def one_by_one() -> list[dict]:
-            # A rolling restart: the next instance stops only once the one
-            # before is running and ready again, so a pool of N keeps N - 1
-            # serving; the first that fails ends it, the rest keep running.
-            results: list[dict] = []
-            for index, proc in enumerate(processes):
-                lock = self._restart_locks.setdefault(proc.name, asyncio.Lock())
-                async with lock:
-                    result = await self._stop(proc, True, timeout)
-                    if result["ok"] and self.sv.state is not DaemonState.SHUTTING_DOWN:
-                        result = await self._start(proc, True, timeout)
-                    if result["ok"] and not proc.ready:
-                        reached = await self.sv.wait_for(lambda: proc.ready or not proc.active, timeout)
-                        if not (reached and proc.ready):
-                            result = _result(proc, False, f"not ready ({proc.description()})")
-                results.append(result)
-                if not result["ok"]:
-                    results += [_result(rest, False, f"not restarted: the rolling restart stopped at {proc.name}")
-                                for rest in processes[index + 1:]]
-                    break
-            return results
-
-        if rolling and wait:
-            return await one_by_one()
-        if wait:
-            return list(await asyncio.gather(*(restart(proc) for proc in processes)))
-        # --no-wait: the restart goes on inside superd after the answer.
-        if rolling:
-            self._in_background(one_by_one())
-        else:
-            for proc in processes:
-                self._in_background(restart(proc))
-        return [_result(proc, True, "restarting") for proc in processes]
-
-    def _in_background(self, coroutine) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def rpc_signal(self, params: dict, writer) -> list[dict]:
-        p = _Params(params, ("names", "signal"))
-        names = p.names()
-        value = params.get("signal")
-        if value is None:
-            raise _invalid("'signal' is required: a name like \"HUP\" or a number")
-        try:
-            sig = parse_signal(value, allow_stop=True)  # STOP and CONT: pausing a program is legitimate
-        except (ValueError, TypeError) as exc:
-            raise _invalid(f"'signal': {exc}") from None
-        results = []
-        for process in self.sv.resolve(names):
-            if process.signal(sig):
-                results.append(_result(process, True, f"sent {sig.name}"))
-            else:
-                results.append(_result(process, False, "not running"))
-        return results
-
-    async def rpc_wait(self, params: dict, writer) -> list[dict]:
-        p = _Params(params, ("names", "state", "timeout"))
-        state = p.string("state", "running")
-        if state not in protocol.WAIT_STATES:
-            raise _invalid(f"'state' must be one of {', '.join(protocol.WAIT_STATES)}")
-        names, timeout = p.names(), p.seconds("timeout")
-        processes = self.sv.resolve(names)
-
-        def there(x: Process) -> bool:
-            return x.ready if state == "ready" else x.state.value == state
-
-        reached = await self.sv.wait_for(lambda: all(there(x) for x in processes), timeout)
-        if not reached:
-            behind = [process_info(x) for x in processes if not there(x)]
-            raise RpcError(
-                protocol.NOT_IN_STATE,
-                f"not {state}: " + ", ".join(f"{i['name']} ({i['state']})" for i in behind),
-                behind,
-            )
-        return [process_info(x) for x in processes]
-
-    async def rpc_reload(self, params: dict, writer) -> dict:
-        _Params(params, ())
-        try:
-            return await self.sv.reload()
-        except ConfigError as exc:
-            raise RpcError(protocol.INVALID_CONFIG, f"invalid config, nothing changed:\n{exc}", [str(p) for p in exc.problems]) from None
-        except ReloadRefused as exc:
-            raise RpcError(protocol.SHUTTING_DOWN if "shutting down" in str(exc) else protocol.FAILED, str(exc)) from None
-
-    async def rpc_tail(self, params: dict, writer) -> dict:
-        # {name, stream?, lines?, follow?}: the supervisor checks them. With
-        # follow, new lines go on as "tail" notifications after this response
-        # until the client closes the connection (supervisor.output.Follower).
-        return await self.sv.tail(params, writer)
-
-    async def rpc_shutdown(self, params: dict, writer) -> dict:
-        _Params(params, ())
-        # Answer first, then shut down; this connection closes when superd's
-        # process ends. Asked again while shutting down, it only waits too (a
-        # second TERM signal escalates; a second request must not).
-        self._shutdown_waiters.add(writer)
-        if self.sv.state is DaemonState.SHUTTING_DOWN or self._shutdown_asked:
-            return {"pid": os.getpid(), "already": True}
-        self._shutdown_asked = True  # set now: two requests in one loop turn must not escalate
-        asyncio.get_running_loop().call_soon(self.sv.request_shutdown, "shutdown requested over the control socket")
-        return {"pid": os.getpid()}
-
-    # ------------------------------------------------------------------ actions
-
-    def _refuse_when_shutting_down(self) -> None:
-        if self.sv.state is DaemonState.SHUTTING_DOWN:
-            raise RpcError(protocol.SHUTTING_DOWN, "superd is shutting down")
-
-    async def _start(self, process: Process, wait: bool, timeout: Optional[float]) -> dict:
-        if process.state is ProcessState.STOPPING:
-            await self.sv.wait_for(lambda: not process.active, timeout)
-            self._refuse_when_shutting_down()
-        if process.retired:
-            return _result(process, False, "replaced by a config reload meanwhile; ask again")
-        if process.state is ProcessState.RUNNING:
-            return _result(process, True, "already running")
-        runs = process.runs
-        if process.state is ProcessState.STARTING:
-            # Started by someone else: its outcome is what this caller waits for.
-            if not wait:
-                return _result(process, True, "already starting")
-        elif not process.start():
-            return _result(process, False, f"cannot start from {process.state.value}")
-        elif not wait:
-            return _result(process, True, "starting")
-        await self.sv.wait_for(lambda: process.state is not ProcessState.STARTING, timeout)
-        if process.state is ProcessState.RUNNING or process.runs > runs:
-            return _result(process, True, "started")
-        if process.state is ProcessState.STARTING:
-            return _result(process, False, f"still starting after {timeout:g}s")
-        return _result(process, False, f"ERROR ({process.description()})")
-
-    async def _stop(self, process: Process, wait: bool, timeout: Optional[float]) -> dict:
-        process.held = True  # a dependent waiting for it does not start it again behind the caller's back
-        if process.state not in ACTIVE_STATES and process.state is not ProcessState.BACKOFF:
-            return _result(process, True, "not running")
-        process.stop()
-        if not wait:
-            return _result(process, True, "stopping")
-        if await self.sv.wait_for(lambda: not process.active, timeout):
-            return _result(process, True, "stopped")
-        return _result(process, False, f"still stopping after {timeout:g}s")
-
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
@@ -700,14 +406,3 @@ def _error(rid: Any, code: int, message: str, data: Any = None) -> dict:
     if data is not None:
         error["data"] = data
     return {"jsonrpc": "2.0", "id": rid, "error": error}
-
-
-def _supplementary_groups(pid: int) -> set[int]:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("Groups:"):
-                    return {int(g) for g in line.split()[1:]}
-    except OSError:
-        pass
-    return set()

@@ -1,140 +1,51 @@
 """One supervised process: its state machine.
 
-The machine is pure logic. Everything that touches the system (spawning,
-signals, timers, the clock) goes through a :class:`Runtime`, so the rules can be
-tested without starting a single process; the supervisor provides the real one.
+Pure logic: spawning, signals, timers and the clock go through a
+:class:`~supervisor.core.runtime.Runtime`, so every rule is tested without
+starting a process. The rules are supervisord's, minus its known flaws:
 
-The rules are supervisord's, minus its known flaws:
-
-* a process that dies before ``startsecs`` goes to BACKOFF and is retried after
-  1 s, 2 s, 3 s ...; ``startretries = N`` allows N + 1 attempts, then FATAL;
+* an exit before ``startsecs`` is a failed start: BACKOFF, retried after 1 s,
+  2 s, 3 s ...; ``startretries = N`` allows N + 1 attempts, then FATAL;
 * an exit from RUNNING is expected when its code is in ``exitcodes``;
-  ``autorestart`` decides whether it is started again;
-* a restart after a process that ran for a while is immediate, but a process
-  that keeps exiting within ``QUICK_RUN`` seconds of its start is throttled
-  (1 s, 2 s, ... up to ``MAX_RESTART_DELAY``) instead of spinning;
-* a run is over only when nothing of it is left: the runtime knows what
-  belongs to it (its cgroup, or its process group and the descendants that
-  carry its run id). A stop signals the process (or its group, with
-  ``stopasgroup``); once the process is gone the rest gets the stop signal
-  too; at the deadline everything is killed;
-* what a process leaves behind when it exits on its own is stopped the same
-  way (stopsignal, stopwaitsecs, SIGKILL) before the exit counts: a restart
-  never runs next to the remains of the run before it;
-* a stop is a sequence of steps (a signal or a command, then a wait for the
-  program to be gone), SIGKILL after the last; stopsignal and stopwaitsecs
-  are the one-step form. A shorter time (shutdown compression) shrinks every
-  step's wait in proportion;
-* a program with a readiness check (``ready``) stays STARTING until it is
-  ready and startsecs has passed; not ready within ``ready_timeout`` is a
-  failed start (stopped, then BACKOFF like any failed start). Without a check
-  it is ready once RUNNING. A running program may report itself not ready
-  (sd_notify RELOADING=1 or STOPPING=1) and ready again (READY=1);
-* a program with ``depends_on`` is spawned only once every dependency meets
-  its condition (ready; started; or completed: exited for good with an
-  expected code, the one-shot job); until then it is STARTING without a pid,
-  and a dependency that fails for good makes it FATAL.
+  ``autorestart`` decides on a restart, throttled in a crash loop
+  (:mod:`~supervisor.core.policy`);
+* a run is over only when nothing of it is left (its cgroup, or its process
+  group and marked descendants): a stop (:class:`~supervisor.core.stopping.Stop`)
+  waits for all of it, and what a process leaves behind when it exits on its
+  own is stopped the same way before the exit counts;
+* with a readiness check (``ready``) a process stays STARTING until it is
+  ready and startsecs passed; not ready within ``ready_timeout`` is a failed
+  start;
+* with ``depends_on`` it is spawned only once every dependency meets its
+  condition (:mod:`~supervisor.core.dependencies`); until then it is STARTING
+  without a pid.
 """
 
 from __future__ import annotations
 
-import os
 import signal
-import time
-from typing import Callable, Optional, Protocol
+from typing import Any, Optional
 
-from ..config.model import Autorestart, InstanceConfig, StopStep
+from .durations import format_duration
+from .errors import SpawnError
+from .policy import QUICK_RUN, Autorestart, backoff_delay, restart_delay
+from .runtime import Runtime, Timer
 from .states import ACTIVE_STATES, STARTABLE_STATES, ProcessState
+from .stopping import Stop, StopStep, scaled
 
-#: A run shorter than this (seconds from spawn) counts as a quick exit. With
-#: startsecs >= QUICK_RUN such an exit is already a failed start (BACKOFF), so
-#: the throttle matters for programs with a shorter startsecs, 0 above all.
-QUICK_RUN = 1.0
-#: The longest pause between automatic restarts of a crash-looping process.
-MAX_RESTART_DELAY = 10.0
-#: A stop signal is followed by SIGCONT, so that a stopped (paused) program
-#: can act on it; not after these: SIGCONT would discard a pending job-control
-#: signal (POSIX), and a SIGTSTP step must reach the program's handler.
-NO_CONT_AFTER = frozenset({signal.SIGKILL, signal.SIGCONT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
-#: How long a group may take to empty after SIGKILL before superd stops waiting.
-KILL_GRACE = 5.0
-#: Where the runtime cannot announce that a group emptied, that is polled, only
-#: while a stop waits for it: from 5 ms to 100 ms.
-GROUP_POLL_MIN = 0.005
-GROUP_POLL_MAX = 0.1
-
-
-class SpawnError(Exception):
-    """The command could not be started at all (missing, not executable, ...).
-
-    ``exit_code`` is what a shell would report: 127 not found, 126 not executable.
-    """
-
-    def __init__(self, message: str, exit_code: int = 127) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-class Timer(Protocol):
-    def cancel(self) -> None: ...
-
-
-class Runtime(Protocol):
-    """What a process needs from the outside world."""
-
-    def monotonic(self) -> float: ...
-    def spawn(self, process: "Process") -> int: ...
-    def send(self, pid: int, sig: int, group: bool) -> None: ...
-    def group_alive(self, process: "Process") -> bool:
-        """Is anything of the process's run left besides its (reaped) leader?"""
-    def group_watched(self, process: "Process") -> bool:
-        """Will the runtime call ``process.group_changed()`` as soon as the run
-        may have emptied? Then nothing needs polling."""
-    def signal_rest(self, process: "Process", sig: int, group_done: bool) -> None:
-        """``sig`` to what is left of the run; ``group_done``: not to the
-        members of the process group, which have had it already."""
-    def kill_group(self, process: "Process") -> None:
-        """SIGKILL everything of the run."""
-    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer: ...
-    def restarts_allowed(self) -> bool: ...
-    def state_changed(self, process: "Process", old: ProcessState) -> None: ...
-    def reason_changed(self, process: "Process") -> None:
-        """What the process is doing changed without a new state: it reported
-        itself (not) ready, or its stop went on to the next step."""
-    def watch_ready(self, process: "Process") -> None:
-        """Start the readiness check of the run just spawned; it calls
-        ``process.mark_ready()`` once the check passes."""
-    def unwatch_ready(self, process: "Process") -> None:
-        """The run's readiness no longer matters (ready, stopping or gone)."""
-    def dependencies(self, process: "Process", request: bool) -> tuple[list[tuple[str, str]], Optional[str]]:
-        """([(dependency, condition) not met yet], the first that failed for
-        good or None). Starts the dependencies that are stopped, except those
-        stopped on request (``held``) unless ``request``: this is a start
-        someone asked for."""
-    def run_command(self, process: "Process", command: tuple[str, ...], timeout: float) -> Optional[Timer]:
-        """Run a stop step's command (killed after ``timeout`` seconds);
-        ``cancel()`` on the handle kills it sooner."""
-
-
-def backoff_delay(attempt: int) -> float:
-    """Seconds to wait before start attempt ``attempt + 1`` after ``attempt`` failures."""
-    return float(attempt)
-
-
-def restart_delay(quick_exits: int) -> float:
-    """Seconds to wait before an automatic restart after ``quick_exits`` quick exits in a row.
-
-    The first restart is immediate; a crash loop backs off linearly to a cap.
-    """
-    return min(float(max(quick_exits - 1, 0)), MAX_RESTART_DELAY)
+#: How a waiting dependent describes each depends_on condition.
+_CONDITION_WORDS = {"ready": "be ready", "started": "start", "completed": "complete"}
 
 
 def describe_status(status: int) -> tuple[int, str]:
     """Turn a waitpid status into (exitstatus, text): -N for death by signal N."""
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
+    sig = status & 0x7F
+    if sig == 0:
+        code = (status >> 8) & 0xFF
+    elif sig != 0x7F:
         return -sig, f"killed by {signal_name(sig)}"
-    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
+    else:  # stopped: not reported without WUNTRACED
+        code = status
     return code, f"exited with code {code}"
 
 
@@ -146,27 +57,25 @@ def signal_name(sig: int) -> str:
 
 
 class Process:
-    """The state machine of one program instance."""
+    """The state machine of one program instance. ``config`` is its
+    :class:`~supervisor.config.InstanceConfig`."""
 
     # Slots: superd keeps one of these per instance for as long as it runs.
     __slots__ = (
-        "config", "runtime", "state", "pid", "pgid", "since", "started_at", "started_wall", "exitstatus",
+        "config", "runtime", "state", "pid", "pgid", "since", "started_at", "exitstatus",
         "spawn_exit_code", "runs", "restarts", "attempts", "quick_exits", "reason", "ended_for_good",
-        "retired", "waiting_for", "status_text", "_ready", "_startsecs_passed", "_ready_timer", "_ready_deadline",
-        "_timer",
-        "_steps", "_stop_deadline", "_kill_deadline", "_killed", "_poll", "_stop_signal", "_exit_text",
-        "_after", "_failing", "_why", "_command", "held",
+        "retired", "waiting_for", "status_text", "held", "stopping",
+        "_ready", "_not_ready_why", "_startsecs_passed", "_ready_timer", "_ready_deadline", "_timer",
     )
 
-    def __init__(self, config: InstanceConfig, runtime: Runtime) -> None:
+    def __init__(self, config: Any, runtime: Runtime) -> None:
         self.config = config
         self.runtime = runtime
         self.state = ProcessState.STOPPED
         self.pid: Optional[int] = None
         self.pgid: Optional[int] = None
-        self.since = time.time()
+        self.since = runtime.wall()                 # wall time of the last state change
         self.started_at: Optional[float] = None     # monotonic time of the last spawn
-        self.started_wall: Optional[float] = None   # wall time of the last spawn
         self.exitstatus: Optional[int] = None
         self.spawn_exit_code: Optional[int] = None  # set when the last spawn failed
         self.runs = 0               # times it reached RUNNING
@@ -176,30 +85,16 @@ class Process:
         self.reason = "not started"  # why the last transition happened
         self.ended_for_good = False  # exited and will not be restarted automatically
         self.retired = False         # replaced or removed by a reload: never starts again
-        self.waiting_for: tuple[str, ...] = ()  # dependencies not ready yet (STARTING, no pid)
+        self.waiting_for: tuple[str, ...] = ()  # dependencies not met yet (STARTING, no pid)
         self.status_text: Optional[str] = None  # the run's last sd_notify STATUS=
+        self.held = False            # stopped on request: dependents do not start it on their own
+        self.stopping: Optional[Stop] = None  # the stop in progress (STOPPING)
         self._ready = False          # the run passed its readiness check
+        self._not_ready_why = ""     # why a running process said it is not ready
         self._startsecs_passed = False
         self._ready_timer: Optional[Timer] = None
         self._ready_deadline: Optional[float] = None  # monotonic
-        self._timer: Optional[Timer] = None
-        self._steps: list[StopStep] = []  # the stop's steps after the current one
-        self._stop_deadline: Optional[float] = None  # monotonic; the current step ends
-        self._kill_deadline: Optional[float] = None  # monotonic; give up waiting after SIGKILL
-        self._killed = False
-        self._poll = GROUP_POLL_MIN
-        self._stop_signal: Optional[int] = None  # the last signal the current stop sent
-        self._exit_text = ""        # how the leader ended, while the rest is waited for
-        # An exit on its own whose remains are being stopped: (state, code,
-        # text, lived), handled as an exit once nothing of the run is left.
-        self._after: Optional[tuple[ProcessState, int, str, float]] = None
-        # A stop whose end counts as a failed start (not ready in time): why.
-        self._failing: Optional[str] = None
-        self._why = ""              # what the current stop is about, when not a request
-        self._command: Optional[Timer] = None  # the running command of a stop step
-        self.held = False           # stopped on request: dependents do not start it on their own
-
-    # -- names -------------------------------------------------------------
+        self._timer: Optional[Timer] = None  # startsecs, or the wait before a retry
 
     @property
     def name(self) -> str:
@@ -235,13 +130,12 @@ class Process:
         """
         total = self.config.stop_time()
         budget = total if waitsecs is None else max(0.0, min(waitsecs, total))
-        if self.state is ProcessState.STOPPING:
+        if self.stopping is not None:
             # Asked to stop while the remains of an exit (or a run that was
             # not ready in time) are being stopped: it ends stopped.
-            self._after = None
-            self._failing = None
-            if not self._killed and self._stop_deadline is not None:
-                self._tighten(self.runtime.monotonic() + budget)
+            self.stopping.after = None
+            self.stopping.failing = None
+            self.stopping.tighten(self.runtime.monotonic() + budget)
             return True
         if self.state is ProcessState.STARTING and self.pid is None:
             self._cancel_timer()
@@ -250,9 +144,8 @@ class Process:
             return True
         if self.state in (ProcessState.STARTING, ProcessState.RUNNING):
             self._end_readiness()
-            self._after = None
             steps = self.config.stop_plan() if sig is None else (StopStep(sig, wait=total),)
-            self._begin_stop(_scaled(steps, budget) if budget > 0 else ())
+            self._begin_stop(Stop(self, scaled(steps, budget) if budget > 0 else ()))
             return True
         if self.state is ProcessState.BACKOFF:
             self._cancel_timer()
@@ -263,8 +156,8 @@ class Process:
         """SIGKILL now (second TERM during shutdown, QUIT)."""
         if self.state in (ProcessState.STARTING, ProcessState.RUNNING):
             self.stop(0)
-        elif self.state is ProcessState.STOPPING and not self._killed:
-            self._kill()
+        elif self.stopping is not None and not self.stopping.killed:
+            self.stopping.kill()
         elif self.state is ProcessState.BACKOFF:
             self.stop()
 
@@ -284,45 +177,34 @@ class Process:
         self.pid = None
         now = self.runtime.monotonic()
         lived = now - (self.started_at or now)
-        program = self.config.program
         state = self.state
         self._end_readiness()
-
-        if state is ProcessState.STOPPING:
-            self._exit_text = text
-            if self.runtime.group_alive(self):
-                self.reason = f"{text}; waiting for the rest of its processes to end"
-                if self._killed or self._stop_signal is None:
-                    # After SIGKILL, or during a command step (which sent no
-                    # signal): the rest has the step's time to end.
-                    self._wait_group(fresh=True)
-                else:
-                    # The rest of the run gets the stop signal now (the group
-                    # had it already with stopasgroup).
-                    self._signal_rest(self._stop_signal, program.stopasgroup)
-                    self._wait_group(fresh=True)
-                return
-            self._stopped(text)
+        if self.stopping is not None:
+            self.stopping.leader_exited(text)
             return
-
         self._cancel_timer()
         if self.runtime.group_alive(self):
             # The leader ended on its own and left processes behind (workers,
             # an escaped daemon): they are stopped like the program would be,
             # and only then does the exit count (and a restart happen).
-            self._after = (state, code, text, lived)
-            self._exit_text = text
             steps = [step for step in self.config.stop_plan() if step.signal is not None]
-            self._begin_stop(steps or [StopStep(signal.SIGTERM, wait=self.config.stop_time())],
-                             f"{text}; what it left behind outlived its leader")
+            self._begin_stop(Stop(self, steps or [StopStep(signal.SIGTERM, wait=self.config.stop_time())],
+                                  f"{text}; what it left behind outlived its leader",
+                                  after=(state, code, text, lived), exit_text=text))
             return
         self._ended(state, code, text, lived)
+
+    def group_changed(self) -> None:
+        """Something of a run may have ended: a waited-for run may just be over."""
+        if self.stopping is not None:
+            self.stopping.rest_changed()
 
     def mark_ready(self, how: str = "") -> None:
         """The run's readiness check passed (or it sent READY=1 again)."""
         if self.pid is None or self.state not in (ProcessState.STARTING, ProcessState.RUNNING):
             return
         was, self._ready = self._ready, True
+        self._not_ready_why = ""
         if self.state is ProcessState.STARTING:
             self._maybe_running(how)
         elif not was:
@@ -333,6 +215,7 @@ class Process:
         """A running program said it is not ready (reloading, stopping)."""
         if self.state is ProcessState.RUNNING and self._ready:
             self._ready = False
+            self._not_ready_why = why
             self.reason = f"pid {self.pid} not ready: {why}"
             self.runtime.reason_changed(self)
 
@@ -392,7 +275,7 @@ class Process:
         old = self.state
         self.state = state
         self.reason = reason
-        self.since = time.time()
+        self.since = self.runtime.wall()
         self.runtime.state_changed(self, old)
 
     def _launch(self, request: bool = False) -> None:
@@ -420,6 +303,7 @@ class Process:
 
     def _spawn(self) -> None:
         self._ready = self._startsecs_passed = False
+        self._not_ready_why = ""
         self.status_text = None
         try:
             pid = self.runtime.spawn(self)
@@ -432,7 +316,6 @@ class Process:
         self.spawn_exit_code = None
         self.pid = self.pgid = pid
         self.started_at = self.runtime.monotonic()
-        self.started_wall = time.time()
         if self.config.ready is not None:
             self._ready_deadline = self.started_at + self.config.program.ready_timeout
             self._ready_timer = self.runtime.call_later(self.config.program.ready_timeout, self._ready_timeout)
@@ -474,7 +357,8 @@ class Process:
         if self.state is ProcessState.STARTING and self.pid is not None and not self._ready:
             why = f"not ready within ready_timeout={self.config.program.ready_timeout:g}s ({self.config.ready})"
             self.stop()
-            self._failing = why
+            if self.stopping is not None:
+                self.stopping.failing = why
 
     def _end_readiness(self) -> None:
         """The run can no longer become ready: its check stops."""
@@ -505,168 +389,42 @@ class Process:
             self.restarts += 1
             self._launch()
 
-    def _stopped(self, text: str) -> None:
-        """Nothing of the run is left (or superd gave up waiting)."""
-        self._cancel_timer()
-        self._cancel_command()
-        self._stop_deadline = self._kill_deadline = None
-        self._steps = []
-        after, self._after = self._after, None
-        failing, self._failing = self._failing, None
-        if after is not None:
-            state, code, exit_text, lived = after
-            self._ended(state, code, exit_text, lived)
-            return
-        self.pgid = None
-        if failing is not None and self.runtime.restarts_allowed():
-            self._start_failed(failing)
-            return
-        self._set(ProcessState.STOPPED, f"stopped ({text})")
-
-    # -- the steps of a stop ---------------------------------------------------
-
-    def _begin_stop(self, steps, why: str = "") -> None:
-        self._cancel_timer()
-        self._killed = False
-        self._stop_signal = None
-        self._steps = list(steps)
-        self._why = why
-        self._next_step()
-
-    def _next_step(self) -> None:
-        """Carry out the stop's next step, or SIGKILL when none is left."""
-        self._cancel_timer()
-        self._cancel_command()
-        if not self._steps:
-            if self.state is not ProcessState.STOPPING:
-                self._set(ProcessState.STOPPING, "; ".join(filter(None, (self._why, "stopping: SIGKILL"))))
-            self._kill()
-            return
-        step = self._steps.pop(0)
-        program = self.config.program
-        self._stop_deadline = self.runtime.monotonic() + step.wait
-        what = signal_name(step.signal) if step.signal is not None else " ".join(step.command)
-        more = f", then {len(self._steps)} more step{'s' if len(self._steps) != 1 else ''}" if self._steps else ""
-        reason = f"stopping with {what}, up to {step.wait:.3g}s{more}"
-        if self._why:
-            reason = f"{self._why}; {reason}"
-        if self.state is ProcessState.STOPPING:
-            self.reason = reason
-            self.runtime.reason_changed(self)
-        else:
-            self._set(ProcessState.STOPPING, reason)
-        if step.signal is not None:
-            self._stop_signal = step.signal
-            if self.pid is not None:
-                self._send(step.signal, program.stopasgroup)
-                if step.signal not in NO_CONT_AFTER:
-                    self._send(signal.SIGCONT, program.stopasgroup)
-            else:
-                self._signal_rest(step.signal, False)
-        else:
-            self._stop_signal = None
-            self._command = self.runtime.run_command(self, step.command, step.wait)
-        if step.wait <= 0:
-            self._next_step()
-        elif self.pid is None:
-            self._wait_group(fresh=True)
-        else:
-            self._timer = self.runtime.call_later(step.wait, self._step_timeout)
-
-    def _tighten(self, end: float) -> None:
-        """The whole stop must be over by ``end``: every step left shrinks alike."""
-        now = self.runtime.monotonic()
-        assert self._stop_deadline is not None
-        current = max(0.0, self._stop_deadline - now)
-        left = current + sum(step.wait for step in self._steps)
-        budget = max(0.0, end - now)
-        if budget >= left:
-            return
-        factor = budget / left if left > 0 else 0.0
-        self._stop_deadline = now + current * factor
-        self._steps = list(_scaled(self._steps, sum(s.wait for s in self._steps) * factor))
-        if self.pid is None:
-            self._wait_group()  # only the rest is left: it checks the deadline
-        else:
-            self._cancel_timer()
-            self._timer = self.runtime.call_later(current * factor, self._step_timeout)
-
-    def _step_timeout(self) -> None:
-        self._timer = None
-        if self.state is ProcessState.STOPPING and not self._killed:
-            self._next_step()
-
-    def _send(self, sig: int, group: bool) -> None:
-        target = self.pgid if group else self.pid
-        if target is not None:
-            self.runtime.send(target, sig, group)
-
-    def _signal_rest(self, sig: int, group_done: bool) -> None:
-        self.runtime.signal_rest(self, sig, group_done)
-        if sig not in NO_CONT_AFTER:
-            self.runtime.signal_rest(self, signal.SIGCONT, group_done)
-
-    def _kill(self) -> None:
-        self._cancel_timer()
-        self._cancel_command()
-        self._killed = True
-        self._steps = []
-        self._kill_deadline = self.runtime.monotonic() + KILL_GRACE
-        self.runtime.kill_group(self)
-        if self.pid is not None:
-            self.runtime.send(self.pid, signal.SIGKILL, False)
-        if self.pid is None:
-            # Only the rest was left; wait until it is gone.
-            self._wait_group(fresh=True)
-
-    def _wait_group(self, fresh: bool = False) -> None:
-        """The leader is reaped, the rest of the run is not gone yet: look again
-        at the next deadline (when the runtime announces the end) or poll."""
-        self._cancel_timer()
-        if fresh:
-            self._poll = GROUP_POLL_MIN
-        deadline = self._kill_deadline if self._killed else self._stop_deadline
-        left = None if deadline is None else max(0.0, deadline - self.runtime.monotonic())
-        if self.runtime.group_watched(self) and left is not None:
-            delay = left
-        else:
-            delay = self._poll if left is None else min(self._poll, left)
-            self._poll = min(self._poll * 2, GROUP_POLL_MAX)
-        self._timer = self.runtime.call_later(delay, self._check_group)
-
-    def _check_group(self) -> None:
-        """Only the rest of the run is left (the leader is reaped): is it gone yet?"""
-        self._timer = None
-        if self.state is not ProcessState.STOPPING or self.pid is not None:
-            return
-        if not self.runtime.group_alive(self):
-            self._stopped(self._exit_text)
-            return
-        now = self.runtime.monotonic()
-        if not self._killed and self._stop_deadline is not None and now >= self._stop_deadline:
-            self._next_step()
-            return
-        if self._killed and self._kill_deadline is not None and now >= self._kill_deadline:
-            self._stopped(f"{self._exit_text}; its group did not empty after SIGKILL")
-            return
-        self._wait_group()
-
-    def group_changed(self) -> None:
-        """Something of a run may have ended: a waited-for run may just be over."""
-        if self.state is ProcessState.STOPPING and self.pid is None and self._timer is not None:
-            if not self.runtime.group_alive(self):
-                self._stopped(self._exit_text)
-
     def _cancel_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
-    def _cancel_command(self) -> None:
-        """A stop step's command is over once its step is (it must not run next to a new run)."""
-        if self._command is not None:
-            self._command.cancel()
-            self._command = None
+    # -- the stop (see supervisor.core.stopping.Stop) ---------------------------
+
+    def _begin_stop(self, stop: Stop) -> None:
+        self._cancel_timer()
+        self.stopping = stop
+        stop.next_step()
+
+    def stopping_reason(self, reason: str, *, only_if_new: bool = False) -> None:
+        """The stop moved on: STOPPING with ``reason`` (a new reason within it
+        unless ``only_if_new``)."""
+        if self.state is not ProcessState.STOPPING:
+            self._set(ProcessState.STOPPING, reason)
+        elif not only_if_new:
+            self.reason = reason
+            self.runtime.reason_changed(self)
+
+    def stop_over(self, text: str) -> None:
+        """Nothing of the run is left (or superd gave up waiting)."""
+        stop, self.stopping = self.stopping, None
+        self._cancel_timer()
+        if stop is not None:
+            stop.cancel()
+            if stop.after is not None:
+                state, code, exit_text, lived = stop.after
+                self._ended(state, code, exit_text, lived)
+                return
+        self.pgid = None
+        if stop is not None and stop.failing is not None and self.runtime.restarts_allowed():
+            self._start_failed(stop.failing)
+            return
+        self._set(ProcessState.STOPPED, f"stopped ({text})")
 
     # -- views -----------------------------------------------------------------
 
@@ -707,15 +465,15 @@ class Process:
         return 128 - self.exitstatus if self.exitstatus < 0 else self.exitstatus
 
     def uptime(self) -> Optional[float]:
-        if self.state in (ProcessState.STARTING, ProcessState.RUNNING) and self.pid is not None and self.started_wall:
-            return max(0.0, time.time() - self.started_wall)
+        if self.state in (ProcessState.STARTING, ProcessState.RUNNING) and self.pid is not None \
+                and self.started_at is not None:
+            return max(0.0, self.runtime.monotonic() - self.started_at)
         return None
 
     def description(self) -> str:
-        if self.state is ProcessState.RUNNING and not self._ready:
-            return f"pid {self.pid}, uptime {format_duration(self.uptime() or 0)}, not ready: {self.reason.split('not ready: ', 1)[-1]}"
         if self.state is ProcessState.RUNNING:
-            return f"pid {self.pid}, uptime {format_duration(self.uptime() or 0)}"
+            text = f"pid {self.pid}, uptime {format_duration(self.uptime() or 0)}"
+            return text if self._ready else f"{text}, not ready: {self._not_ready_why}"
         if self.state is ProcessState.STARTING and self.pid is None:
             return self.reason
         if self.state is ProcessState.STARTING:
@@ -728,25 +486,3 @@ class Process:
         if self.state is ProcessState.STOPPING and self.pid is not None:
             return f"pid {self.pid}, {self.reason}"
         return self.reason
-
-
-#: How a waiting dependent describes each depends_on condition.
-_CONDITION_WORDS = {"ready": "be ready", "started": "start", "completed": "complete"}
-
-
-def _scaled(steps, budget: float) -> tuple[StopStep, ...]:
-    """The steps with their waits shrunk alike to add up to at most ``budget``."""
-    total = sum(step.wait for step in steps)
-    if total <= budget:
-        return tuple(steps)
-    factor = max(0.0, budget) / total
-    return tuple(StopStep(step.signal, step.command, step.wait * factor) for step in steps)
-
-
-def format_duration(seconds: float) -> str:
-    seconds = int(seconds)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    text = f"{hours}:{minutes:02d}:{secs:02d}"
-    return f"{days} day{'s' if days != 1 else ''}, {text}" if days else text

@@ -15,7 +15,7 @@ import ctypes
 import logging
 import os
 import signal
-from typing import Callable, Iterable
+from typing import Callable
 
 log = logging.getLogger("superd")
 
@@ -97,30 +97,3 @@ class Reaper:
                 self.on_exit(pid, status)
             except Exception:  # a bug in handling one exit must not strand the others
                 log.exception("handling the exit of pid %d failed", pid)
-
-
-def warm_up() -> None:
-    """Import what :func:`descendants` needs ahead of time (it takes ~30 ms).
-
-    The shutdown calls this while its first phase waits for programs to stop,
-    so the import is not on the path from the last exit to superd's own.
-    """
-    import psutil  # noqa: F401
-
-
-def descendants() -> list[int]:
-    """Every live descendant of superd (children, grandchildren, adopted orphans)."""
-    import psutil
-
-    try:
-        return [p.pid for p in psutil.Process().children(recursive=True)]
-    except psutil.Error:  # pragma: no cover
-        return []
-
-
-def send_all(pids: Iterable[int], sig: int) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass

@@ -23,8 +23,8 @@ import socket
 import struct
 from typing import TYPE_CHECKING, Callable, Mapping, Optional
 
-from ..config.model import SOCKET_PATH_MAX, ReadyCheck
-from ..core.process import SpawnError
+from ..config import SOCKET_PATH_MAX, ReadyCheck
+from ..core.errors import SpawnError
 
 if TYPE_CHECKING:
     from ..core.process import Process

@@ -22,8 +22,8 @@ import sys
 from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
 
-from ..config.model import InstanceConfig
-from ..core.process import SpawnError
+from ..config import InstanceConfig
+from ..core.errors import SpawnError
 
 #: Variables superd must not hand down: they describe superd's own place in
 #: systemd, and a program that saw them would talk to systemd for superd.

@@ -29,14 +29,12 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Optional
 
 from . import cgroups
+from .kill import group_alive, send, send_group, wait_blocking
+from .procfs import RUN_ID, descendants, pgid_of, run_token, start_time
 
 log = logging.getLogger("superd")
 
 #: The environment variable that marks every process of a run.
-RUN_ID = "SUPERD_RUN_ID"
-_RUN_ID_BYTES = RUN_ID.encode() + b"="
-
-
 @dataclass(slots=True)
 class Run:
     """One spawn of an instance."""
@@ -51,72 +49,6 @@ class Run:
     def record(self) -> dict:
         return {"name": self.name, "pid": self.pid, "start": self.start, "pgid": self.pgid,
                 "cgroup": self.cgroup, "token": self.token}
-
-
-def start_time(pid: int, zombie: bool = False) -> Optional[int]:
-    """The start time of ``pid`` in clock ticks since boot (field 22 of
-    /proc/PID/stat); None when it is gone, or a zombie (unless ``zombie``).
-    With the pid it names a process for good: a reused pid starts later."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    fields = data[data.rfind(b")") + 2:].split()
-    if not fields or (fields[0] in (b"Z", b"X") and not zombie):
-        return None
-    try:
-        return int(fields[19])
-    except (IndexError, ValueError):
-        return None
-
-
-def run_token(pid: int) -> Optional[str]:
-    """The ``SUPERD_RUN_ID`` in the environment ``pid`` was started with."""
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    for item in data.split(b"\0"):
-        if item.startswith(_RUN_ID_BYTES):
-            return item[len(_RUN_ID_BYTES):].decode(errors="replace")
-    return None
-
-
-def _send(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _send_group(pgid: Optional[int], sig: int) -> None:
-    if pgid is None:
-        return
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _group_alive(pgid: Optional[int]) -> bool:
-    if pgid is None:
-        return False
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _getpgid(pid: int) -> Optional[int]:
-    try:
-        return os.getpgid(pid)
-    except OSError:
-        return None
 
 
 class Tracker:
@@ -203,18 +135,16 @@ class TreeTracker(Tracker):
         event-loop turn at most, environments read once per process."""
         if self._snapshot is not None:
             return self._snapshot
-        from . import pid1
-
         result = []
         seen = {}
-        for pid in pid1.descendants():
+        for pid in descendants():
             start = start_time(pid)
             if start is None:
                 continue  # gone, or a zombie
             key = (pid, start)
             token = self._tokens[key] if key in self._tokens else run_token(pid)
             seen[key] = token
-            result.append((pid, _getpgid(pid), token))
+            result.append((pid, pgid_of(pid), token))
         self._tokens = seen
         self._snapshot = result
         if self.loop is not None:
@@ -231,19 +161,19 @@ class TreeTracker(Tracker):
                 if token == run.token or (pgid is not None and pgid == run.pgid)]
 
     def alive(self, run: Run) -> bool:
-        return _group_alive(run.pgid) or bool(self._members(run))
+        return group_alive(run.pgid) or bool(self._members(run))
 
     def signal_rest(self, run: Run, sig: int, group_done: bool) -> None:
         if not group_done:
-            _send_group(run.pgid, sig)
+            send_group(run.pgid, sig)
         for pid, pgid in self._members(run):
             if pgid != run.pgid:  # the group has had its signal (just above, or before)
-                _send(pid, sig)
+                send(pid, sig)
 
     def kill(self, run: Run) -> None:
-        _send_group(run.pgid, signal.SIGKILL)
+        send_group(run.pgid, signal.SIGKILL)
         for pid, _ in self._members(run):
-            _send(pid, signal.SIGKILL)
+            send(pid, signal.SIGKILL)
 
 
 class CgroupTracker(Tracker):
@@ -345,9 +275,9 @@ class CgroupTracker(Tracker):
         if run.cgroup is None:
             return
         for pid in cgroups.all_procs(run.cgroup):
-            if group_done and run.pgid is not None and _getpgid(pid) == run.pgid:
+            if group_done and run.pgid is not None and pgid_of(pid) == run.pgid:
                 continue
-            _send(pid, sig)
+            send(pid, sig)
 
     def kill(self, run: Run) -> None:
         if run.cgroup is not None:
@@ -395,7 +325,7 @@ class CgroupTracker(Tracker):
             self.watcher = None
         if cgroups.populated(self.root):
             cgroups.kill(self.root)
-            _wait(lambda: not cgroups.populated(self.root), 1.0)
+            wait_blocking(lambda: not cgroups.populated(self.root), 1.0)
         if not cgroups.remove(self.root):
             log.warning("cannot remove the cgroup %s: something in it did not die", self.root)
 
@@ -426,20 +356,6 @@ def _sweep(own: str) -> None:
             continue
         if cgroups.remove(entry.path):
             log.debug("removed %s, the empty cgroup of a superd that is gone", entry.path)
-
-
-def _wait(condition: Callable[[], bool], timeout: float) -> bool:
-    """Blocking wait, only for the very end of superd (the loop is done)."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    delay = 0.002
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
-    return True
 
 
 def choose(setting: str, loop=None) -> Tracker:

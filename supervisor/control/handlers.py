@@ -1,0 +1,212 @@
+"""One handler per control method: check the parameters, call the daemon's
+command API, map its errors to JSON-RPC codes.
+
+A handler returns the ``result``; refusals raise :class:`RpcError`, and
+:func:`error_for` turns superd's own errors into one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+from typing import Any, Awaitable, Callable, Optional
+
+from . import protocol
+from .. import __version__
+from ..config import ConfigError, parse_signal
+from ..core.errors import Failed, InvalidRequest, NoSuchName, Refused, ShuttingDown
+from ..daemon.commands import process_info
+
+#: Methods that only observe: when their peer hangs up they are cancelled.
+#: Everything else (start, stop, restart, ...) runs to its end regardless.
+OBSERVING_METHODS = frozenset({"version", "state", "names", "status", "pid", "wait", "tail"})
+
+
+class RpcError(Exception):
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+
+def error_for(exc: Exception) -> Optional[RpcError]:
+    """The RPC error for one of superd's own errors; None for anything else (a bug)."""
+    if isinstance(exc, RpcError):
+        return exc
+    if isinstance(exc, NoSuchName):
+        return RpcError(protocol.NO_SUCH_NAME, f"no such process: {exc.args[0]}", exc.args[0])
+    if isinstance(exc, InvalidRequest):
+        return RpcError(protocol.INVALID_PARAMS, str(exc))
+    if isinstance(exc, ShuttingDown):
+        return RpcError(protocol.SHUTTING_DOWN, str(exc))
+    if isinstance(exc, (Refused, Failed)):
+        return RpcError(protocol.FAILED, str(exc))
+    if isinstance(exc, ConfigError):
+        return RpcError(protocol.INVALID_CONFIG, f"invalid config, nothing changed:\n{exc}",
+                        [str(p) for p in exc.problems])
+    return None
+
+
+def _invalid(message: str) -> InvalidRequest:
+    return InvalidRequest(message)
+
+
+class Params:
+    """Checked access to a request's params; unknown ones are refused."""
+
+    def __init__(self, params: dict, allowed: tuple[str, ...]) -> None:
+        unknown = sorted(set(params) - set(allowed))
+        if unknown:
+            raise _invalid(f"unknown param(s): {', '.join(unknown)}; expected: {', '.join(allowed) or 'none'}")
+        self.params = params
+
+    def names(self, required: bool = True) -> Optional[list[str]]:
+        names = self.params.get("names")
+        if names is None:
+            if required:
+                raise _invalid("'names' is required: a list of program, instance or group names, or ['all']")
+            return None
+        if isinstance(names, str):
+            names = [names]
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+            raise _invalid("'names' must be a non-empty list of non-empty strings")
+        return names
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.params.get(key, default)
+        if not isinstance(value, bool):
+            raise _invalid(f"'{key}' must be true or false")
+        return value
+
+    def seconds(self, key: str) -> Optional[float]:
+        value = self.params.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1e9:
+            raise _invalid(f"'{key}' must be a number of seconds >= 0")
+        return float(value)
+
+    def string(self, key: str, default: Optional[str] = None) -> Optional[str]:
+        value = self.params.get(key, default)
+        if value is not None and not isinstance(value, str):
+            raise _invalid(f"'{key}' must be a string")
+        return value
+
+
+class Handlers:
+    """The methods of protocol.METHODS for one supervisor."""
+
+    def __init__(self, supervisor, on_shutdown: Callable[[Any], bool]) -> None:
+        self.sv = supervisor
+        self.commands = supervisor.commands
+        self._on_shutdown = on_shutdown  # the transport keeps the asking connection open
+
+    def find(self, method: str) -> Optional[Callable[[dict, Any], Awaitable[Any]]]:
+        return getattr(self, f"rpc_{method}", None) if method in protocol.METHODS else None
+
+    async def rpc_version(self, params: dict, writer) -> dict:
+        Params(params, ())
+        return {"version": __version__, "pid": os.getpid(), "python": platform.python_version()}
+
+    async def rpc_state(self, params: dict, writer) -> dict:
+        Params(params, ())
+        return {"state": self.sv.state.value, "pid": os.getpid(), "since": round(self.sv.since, 3),
+                "config": self.sv.config.path}
+
+    async def rpc_names(self, params: dict, writer) -> list[str]:
+        Params(params, ())
+        names = list(self.sv.processes)
+        groups = sorted({p.group for p in self.sv.processes.values()})
+        names += [g for g in groups if g not in self.sv.processes]
+        names += [f"{g}:*" for g in groups]
+        return names
+
+    async def rpc_status(self, params: dict, writer) -> list[dict]:
+        names = Params(params, ("names",)).names(required=False)
+        processes = self.sv.resolve(names) if names else list(self.sv.processes.values())
+        return [process_info(p) for p in processes]
+
+    async def rpc_pid(self, params: dict, writer) -> dict:
+        name = Params(params, ("name",)).string("name")
+        if name is None:
+            return {"pid": os.getpid()}
+        return {"pids": [{"name": p.name, "pid": p.pid} for p in self.sv.resolve([name])]}
+
+    async def rpc_start(self, params: dict, writer) -> list[dict]:
+        p = Params(params, ("names", "wait", "timeout"))
+        names, wait, timeout = p.names(), p.flag("wait", True), p.seconds("timeout")  # all checked before acting
+        return await self.commands.start(self.sv.resolve(names), wait, timeout)
+
+    async def rpc_stop(self, params: dict, writer) -> list[dict]:
+        p = Params(params, ("names", "wait", "timeout"))
+        names, wait, timeout = p.names(), p.flag("wait", True), p.seconds("timeout")
+        return await self.commands.stop(self.sv.resolve(names), wait, timeout)
+
+    async def rpc_restart(self, params: dict, writer) -> list[dict]:
+        p = Params(params, ("names", "wait", "timeout", "rolling"))
+        names, wait, timeout = p.names(), p.flag("wait", True), p.seconds("timeout")
+        rolling = p.flag("rolling", False)
+        return await self.commands.restart(self.sv.resolve(names), wait, timeout, rolling)
+
+    async def rpc_signal(self, params: dict, writer) -> list[dict]:
+        names = Params(params, ("names", "signal")).names()
+        value = params.get("signal")
+        if value is None:
+            raise _invalid("'signal' is required: a name like \"HUP\" or a number")
+        try:
+            sig = parse_signal(value, allow_stop=True)  # STOP and CONT: pausing a program is legitimate
+        except (ValueError, TypeError) as exc:
+            raise _invalid(f"'signal': {exc}") from None
+        return self.commands.signal(self.sv.resolve(names), sig)
+
+    async def rpc_wait(self, params: dict, writer) -> list[dict]:
+        p = Params(params, ("names", "state", "timeout"))
+        state = p.string("state", "running")
+        if state not in protocol.WAIT_STATES:
+            raise _invalid(f"'state' must be one of {', '.join(protocol.WAIT_STATES)}")
+        names, timeout = p.names(), p.seconds("timeout")
+        processes = self.sv.resolve(names)
+        reached, behind = await self.commands.wait(processes, state, timeout)
+        if not reached:
+            infos = [process_info(x) for x in behind]
+            raise RpcError(protocol.NOT_IN_STATE,
+                           f"not {state}: " + ", ".join(f"{i['name']} ({i['state']})" for i in infos), infos)
+        return [process_info(x) for x in processes]
+
+    async def rpc_reload(self, params: dict, writer) -> dict:
+        Params(params, ())
+        return await self.sv.reload()
+
+    async def rpc_tail(self, params: dict, writer) -> dict:
+        # With follow, new lines go on as "tail" notifications after this
+        # response until the client closes the connection (see output's Follower).
+        Params(params, ("name", "stream", "lines", "follow"))
+        name = params.get("name")
+        if not isinstance(name, str) or not name:
+            raise _invalid("'name' is required: a program or instance name")
+        which = params.get("stream", "stdout")
+        if which not in ("stdout", "stderr"):
+            raise _invalid("'stream' must be \"stdout\" or \"stderr\"")
+        count = params.get("lines", 10)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise _invalid("'lines' must be an integer >= 0")
+        follow = params.get("follow", False)
+        if not isinstance(follow, bool):
+            raise _invalid("'follow' must be true or false")
+        processes = self.sv.resolve([name])
+        if len(processes) != 1:
+            names = ", ".join(p.name for p in processes)
+            raise _invalid(f"{name} names {len(processes)} processes ({names}): tail one of them")
+        return {"lines": self.commands.tail(processes[0], which, count, follow, writer)}
+
+    async def rpc_shutdown(self, params: dict, writer) -> dict:
+        Params(params, ())
+        # Answer first, then shut down; the connection closes when superd's
+        # process ends. Asked again while shutting down, it only waits too (a
+        # second TERM signal escalates; a second request must not).
+        if not self._on_shutdown(writer):
+            return {"pid": os.getpid(), "already": True}
+        asyncio.get_running_loop().call_soon(self.sv.request_shutdown, "shutdown requested over the control socket")
+        return {"pid": os.getpid()}

@@ -1,0 +1,190 @@
+"""The supervisor's command API: what a control request asks superd to do.
+
+Start, stop, restart (one by one with ``rolling``), signal, wait, tail and
+the views of processes. Each takes checked arguments and returns plain data;
+refusals are :mod:`supervisor.core.errors`. The control handlers check a
+request's parameters, call these and map the errors to codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Optional
+
+from ..core.errors import Failed, ShuttingDown
+from ..core.process import Process
+from ..core.states import ACTIVE_STATES, DaemonState, ProcessState
+from ..output import MAX_TAIL_LINES
+
+def process_info(process: Process) -> dict:
+    """A process as ``status`` shows it."""
+    info = {
+        "name": process.name,
+        "group": process.group,
+        "state": process.state.value,
+        "pid": process.pid,
+        "exitstatus": process.exitstatus,
+        "since": round(process.since, 3),
+        "uptime": None if (up := process.uptime()) is None else round(up, 3),
+        "restarts": process.restarts,
+        "description": process.description(),
+        # Readiness: true once running and its check passed (always, without one);
+        # "ready_check" is how it is checked, "status_text" its last sd_notify STATUS=.
+        "ready": process.ready,
+        "ready_check": None if process.config.ready is None else str(process.config.ready),
+        "status_text": process.status_text,
+        "waiting_for": list(process.waiting_for),
+    }
+    # What the process's cgroup knows: "cgroup", "pids", "memory" (bytes) and
+    # "memory_source" ("memory.current", or "rss" summed over its processes);
+    # all null without cgroup tracking. A few small file reads a process.
+    usage = getattr(process.runtime, "usage", None)
+    if usage is not None:
+        info.update(usage(process))
+    return info
+
+
+def result(process: Process, ok: bool, message: str) -> dict:
+    return {"name": process.name, "ok": ok, "state": process.state.value, "pid": process.pid, "message": message}
+
+
+class Commands:
+    """What can be asked of one supervisor."""
+
+    def __init__(self, supervisor: "Supervisor") -> None:
+        self.sv = supervisor
+        self._restart_locks: dict[str, asyncio.Lock] = {}
+        self._background: set[asyncio.Task] = set()
+
+    def refuse_when_shutting_down(self) -> None:
+        if self.sv.state is DaemonState.SHUTTING_DOWN:
+            raise ShuttingDown()
+
+    async def start(self, processes: list[Process], wait: bool, timeout: Optional[float]) -> list[dict]:
+        self.refuse_when_shutting_down()
+        return list(await asyncio.gather(*(self._start(p, wait, timeout) for p in processes)))
+
+    async def stop(self, processes: list[Process], wait: bool, timeout: Optional[float]) -> list[dict]:
+        return list(await asyncio.gather(*(self._stop(p, wait, timeout) for p in processes)))
+
+    async def restart(self, processes: list[Process], wait: bool, timeout: Optional[float],
+                      rolling: bool) -> list[dict]:
+        self.refuse_when_shutting_down()
+        if rolling and wait:
+            return await self._rolling(processes, timeout)
+        if wait:
+            return list(await asyncio.gather(*(self._restart(p, wait, timeout) for p in processes)))
+        # --no-wait: the restart goes on inside superd after the answer.
+        if rolling:
+            self._in_background(self._rolling(processes, timeout))
+        else:
+            for process in processes:
+                self._in_background(self._restart(process, wait, timeout))
+        return [result(p, True, "restarting") for p in processes]
+
+    def signal(self, processes: list[Process], sig) -> list[dict]:
+        return [result(p, True, f"sent {sig.name}") if p.signal(sig) else result(p, False, "not running")
+                for p in processes]
+
+    async def wait(self, processes: list[Process], state: str, timeout: Optional[float]) -> tuple[bool, list[Process]]:
+        """Wait until every process is in ``state`` (or "ready"); (reached, those behind)."""
+        def there(x: Process) -> bool:
+            return x.ready if state == "ready" else x.state.value == state
+
+        reached = await self.sv.wait_for(lambda: all(there(x) for x in processes), timeout)
+        return reached, [x for x in processes if not there(x)]
+
+    def tail(self, process: Process, which: str, count: int, follow: bool, writer) -> list[str]:
+        """The last ``count`` lines of a process's stream; with ``follow`` new
+        lines go on to ``writer`` as ``tail`` notifications."""
+        sv = self.sv
+        if sv.single:
+            raise Failed(f"{process.name} writes straight to superd's own output "
+                         "in single-program mode: there is nothing to tail")
+        stream = sv.outputs.stream(process.config, which, sv.config.daemon.logs_dir)
+        try:
+            lines = stream.last_lines(min(count, MAX_TAIL_LINES))
+        except OSError as exc:
+            raise Failed(f"cannot read {stream.path}: {exc.strerror or exc}") from None
+        if follow:
+            sv.outputs.follow(stream, writer)
+        return [line.decode("utf-8", "replace") for line in lines]
+
+    def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+
+    # -- the steps ---------------------------------------------------------------
+
+    def _in_background(self, coroutine) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _start(self, process: Process, wait: bool, timeout: Optional[float]) -> dict:
+        if process.state is ProcessState.STOPPING:
+            await self.sv.wait_for(lambda: not process.active, timeout)
+            self.refuse_when_shutting_down()
+        if process.retired:
+            return result(process, False, "replaced by a config reload meanwhile; ask again")
+        if process.state is ProcessState.RUNNING:
+            return result(process, True, "already running")
+        runs = process.runs
+        if process.state is ProcessState.STARTING:
+            # Started by someone else: its outcome is what this caller waits for.
+            if not wait:
+                return result(process, True, "already starting")
+        elif not process.start():
+            return result(process, False, f"cannot start from {process.state.value}")
+        elif not wait:
+            return result(process, True, "starting")
+        await self.sv.wait_for(lambda: process.state is not ProcessState.STARTING, timeout)
+        if process.state is ProcessState.RUNNING or process.runs > runs:
+            return result(process, True, "started")
+        if process.state is ProcessState.STARTING:
+            return result(process, False, f"still starting after {timeout:g}s")
+        return result(process, False, f"ERROR ({process.description()})")
+
+    async def _stop(self, process: Process, wait: bool, timeout: Optional[float]) -> dict:
+        process.held = True  # a dependent waiting for it does not start it again behind the caller's back
+        if process.state not in ACTIVE_STATES and process.state is not ProcessState.BACKOFF:
+            return result(process, True, "not running")
+        process.stop()
+        if not wait:
+            return result(process, True, "stopping")
+        if await self.sv.wait_for(lambda: not process.active, timeout):
+            return result(process, True, "stopped")
+        return result(process, False, f"still stopping after {timeout:g}s")
+
+    async def _restart(self, process: Process, wait: bool, timeout: Optional[float]) -> dict:
+        # One restart of a process at a time, whoever asks: two clients
+        # restarting at once get two restarts in a row, never two instances.
+        async with self._restart_locks.setdefault(process.name, asyncio.Lock()):
+            stopped = await self._stop(process, True, timeout)
+            if not stopped["ok"]:
+                return stopped
+            if self.sv.state is DaemonState.SHUTTING_DOWN:
+                return result(process, False, "superd is shutting down")
+            return await self._start(process, wait, timeout)
+
+    async def _rolling(self, processes: list[Process], timeout: Optional[float]) -> list[dict]:
+        # The next instance stops only once the one before is running and
+        # ready again, so a pool of N keeps N - 1 serving; the first that
+        # fails ends it, the rest keep running.
+        results: list[dict] = []
+        for index, process in enumerate(processes):
+            async with self._restart_locks.setdefault(process.name, asyncio.Lock()):
+                outcome = await self._stop(process, True, timeout)
+                if outcome["ok"] and self.sv.state is not DaemonState.SHUTTING_DOWN:
+                    outcome = await self._start(process, True, timeout)
+                if outcome["ok"] and not process.ready:
+                    reached = await self.sv.wait_for(lambda: process.ready or not process.active, timeout)
+                    if not (reached and process.ready):
+                        outcome = result(process, False, f"not ready ({process.description()})")
+            results.append(outcome)
+            if not outcome["ok"]:
+                results += [result(rest, False, f"not restarted: the rolling restart stopped at {process.name}")
+                            for rest in processes[index + 1:]]
+                break
+        return results
+

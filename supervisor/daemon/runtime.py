@@ -1,0 +1,297 @@
+"""The real :class:`~supervisor.core.runtime.Runtime`: what a process's state
+machine asks of the world, done with fork, signals, the event loop's timers,
+process tracking, readiness checks and helper processes.
+
+It keeps what belongs to each spawn (the child, its output capture, its run)
+and hands the reaper's exit statuses back to the processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import time
+from typing import TYPE_CHECKING, Callable, NamedTuple, Optional
+
+from . import spawn, tracking
+from .kill import send, send_group
+from ..core.dependencies import Resolution, resolve
+from ..core.errors import SpawnError
+from ..core.process import Process, describe_status, signal_name
+from ..core.states import ACTIVE_STATES, DaemonState, ProcessState
+from .. import output
+
+if TYPE_CHECKING:  # imported when a program first needs them: most configs never do
+    from . import readiness
+    from .helpers import Helper
+
+log = logging.getLogger("superd")
+
+
+class Child(NamedTuple):
+    """A spawned process superd is the parent of, until it is reaped."""
+
+    process: Process
+    popen: subprocess.Popen
+    capture: object  # its output capture, or output.PASSTHROUGH
+
+
+class ProcessRuntime:
+    """The runtime of every :class:`Process` of one supervisor."""
+
+    def __init__(self, supervisor: "Supervisor") -> None:
+        self.sv = supervisor
+        self.children: dict[int, Child] = {}
+        self.helpers: dict[int, "Helper"] = {}  # pid -> a probe or stop command superd runs
+        self.identities: dict[str, spawn.Identity] = {}
+        self.tracker: Optional[tracking.Tracker] = None  # chosen when superd runs (tracking.choose)
+        self.runs: dict[str, tracking.Run] = {}  # instance -> its current (or last) run
+        self.checks: Optional["readiness.Checks"] = None  # notify sockets and probes, once one is needed
+        self.blocked: set[Process] = set()  # index of the processes waiting for their dependencies
+
+    # -- clock and timers --------------------------------------------------------
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def wall(self) -> float:
+        return time.time()
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+        return self.sv.loop.call_later(delay, callback)
+
+    def restarts_allowed(self) -> bool:
+        return self.sv.state is not DaemonState.SHUTTING_DOWN
+
+    def state_changed(self, process: Process, old: ProcessState) -> None:
+        self.sv.state_changed(process, old)
+
+    def reason_changed(self, process: Process) -> None:
+        log.info("%s: %s", process.name, process.reason)
+        self.sv.schedule_check()
+
+    # -- spawning -----------------------------------------------------------------
+
+    def spawn(self, process: Process) -> int:
+        sv = self.sv
+        if sv.state is DaemonState.SHUTTING_DOWN:
+            raise SpawnError("superd is shutting down", 1)
+        instance = process.config
+        identity = self._identity(instance)
+        env = spawn.build_environment(instance, sv.environ, identity, sv.socket_path())
+        if instance.ready is not None and instance.ready.kind == "notify":
+            try:
+                env["NOTIFY_SOCKET"] = self._checks().notify_socket(process, None if identity is None else identity.uid)
+            except OSError as exc:
+                raise SpawnError(f"cannot make its NOTIFY_SOCKET: {exc.strerror or exc}", 1) from None
+        tracker = self._tracker()
+        try:
+            run = tracker.new_run(instance.name)
+        except OSError as exc:
+            raise SpawnError(f"cannot make its cgroup: {exc.strerror or exc}", 1) from None
+        env[tracking.RUN_ID] = run.token
+        capture = self._capture(instance)
+        try:
+            with tracker.spawning(run):  # born in its cgroup, where there is one
+                popen = spawn.spawn(
+                    instance,
+                    env,
+                    stdin=None if sv.single else subprocess.DEVNULL,
+                    stdout=capture.stdout,
+                    stderr=capture.stderr,
+                    identity=identity,
+                    foreground_tty=sv.foreground_tty if sv.single else None,
+                )
+        except OSError as exc:  # superd could not step into the cgroup
+            capture.abort()
+            raise SpawnError(f"cannot start it in its cgroup {run.cgroup}: {exc.strerror or exc}", 1) from None
+        except BaseException:
+            capture.abort()
+            raise
+        capture.started()
+        tracker.started(run, popen.pid)
+        self.runs[instance.name] = run
+        self.children[popen.pid] = Child(process, popen, capture)
+        return popen.pid
+
+    def _identity(self, instance) -> Optional[spawn.Identity]:
+        user = instance.program.user
+        if user is None:
+            return None
+        if user not in self.identities:
+            try:
+                self.identities[user] = spawn.lookup_user(user)
+            except KeyError:
+                raise SpawnError(f"no such user {user!r}", 126) from None
+        return self.identities[user]
+
+    def _capture(self, instance):
+        """Where a program about to be spawned writes: a capture whose ``stdout``
+        and ``stderr`` go to Popen (see :mod:`supervisor.output`)."""
+        if self.sv.single:
+            return output.PASSTHROUGH  # like tini: straight to superd's own stdout and stderr
+        try:
+            return self.sv.outputs.capture(instance, self.sv.config.daemon.logs_dir)
+        except OSError as exc:  # out of descriptors, most likely
+            raise SpawnError(f"cannot make pipes for its output: {exc.strerror or exc}", 1) from None
+
+    # -- signals and what is left of a run ----------------------------------------
+
+    def send(self, target: int, sig: int, group: bool) -> None:
+        if group:
+            send_group(target, sig)
+        else:
+            send(target, sig)
+
+    def _tracker(self) -> tracking.Tracker:
+        if self.tracker is None:  # not running yet (tests that drive a Supervisor by hand)
+            self.tracker = tracking.choose(self.sv.config.daemon.cgroups, self.sv.loop)
+            self.tracker.on_change = self._run_changed
+        return self.tracker
+
+    def group_alive(self, process: Process) -> bool:
+        run = self.runs.get(process.name)
+        return run is not None and self._tracker().alive(run)
+
+    def group_watched(self, process: Process) -> bool:
+        return self._tracker().watched
+
+    def signal_rest(self, process: Process, sig: int, group_done: bool) -> None:
+        run = self.runs.get(process.name)
+        if run is not None:
+            if sig != signal.SIGCONT:
+                log.info("%s: sending %s to what is left of it", process.name, signal_name(sig))
+            self._tracker().signal_rest(run, sig, group_done)
+
+    def kill_group(self, process: Process) -> None:
+        run = self.runs.get(process.name)
+        if run is not None:
+            self._tracker().kill(run)
+
+    def _run_changed(self, name: str) -> None:
+        """The tracker saw something of ``name``'s run end (its cgroup emptied)."""
+        process = self.sv.processes.get(name)
+        if process is not None:
+            process.group_changed()
+
+    def usage(self, process: Process) -> dict:
+        """What the tracker knows of the process's resources, for ``status``."""
+        if self.tracker is None:
+            return tracking.Tracker().usage(process.name)
+        return self.tracker.usage(process.name)
+
+    def forget(self, name: str) -> None:
+        """A reload removed the instance: its run, cgroup and notify socket go."""
+        self.runs.pop(name, None)
+        if self.tracker is not None:
+            self.tracker.forget(name)
+
+    # -- readiness and dependencies -------------------------------------------------
+
+    def watch_ready(self, process: Process) -> None:
+        self._checks().watch(process)
+
+    def unwatch_ready(self, process: Process) -> None:
+        self._checks().unwatch(process.name)
+
+    def _checks(self) -> "readiness.Checks":
+        if self.checks is None:
+            from . import readiness
+
+            self.checks = readiness.Checks(self.sv.loop, os.path.join(self.sv.config.daemon.run_dir, "notify"),
+                                           lambda name: self.sv.processes.get(name), self._run_helper,
+                                           self._from_run)
+        return self.checks
+
+    def _from_run(self, process: Process, pid: int, uid: int) -> bool:
+        """Did a notify message come from the process's current run?
+
+        A sender that is gone already (``systemd-notify``, a script that sends
+        and exits) cannot be looked up: then its user must be the program's.
+        """
+        run = self.runs.get(process.name)
+        member = None if run is None else self._tracker().member(run, pid)
+        if member is None:
+            identity = self.identities.get(process.config.program.user or "")
+            return uid == (identity.uid if identity is not None else os.geteuid())
+        return member
+
+    def dependencies(self, process: Process, request: bool) -> Resolution:
+        def start(dependency: Process) -> None:
+            log.info("%s: starting %s, which it depends on", process.name, dependency.name)
+            dependency.start()
+
+        resolution = resolve(process, self.sv.members, request=request, may_start=self.restarts_allowed(),
+                             start=start)
+        if resolution.waiting:
+            self.blocked.add(process)
+        else:
+            self.blocked.discard(process)
+        return resolution
+
+    # -- helper processes (probes, stop commands) ------------------------------------
+
+    def run_command(self, process: Process, command: tuple[str, ...], timeout: float) -> Optional["Helper"]:
+        shown = " ".join(command)
+
+        def done(code: Optional[int], output_text: str) -> None:
+            how = f"killed after {timeout:g}s" if code is None else f"exited with code {code}"
+            log.log(logging.INFO if code == 0 else logging.WARNING, "%s: stop command %s %s%s",
+                    process.name, shown, how, f": {output_text}" if output_text else "")
+
+        log.info("%s: running stop command %s", process.name, shown)
+        try:
+            return self._run_helper(process, command, timeout, done, {"MAINPID": str(process.pid or "")})
+        except SpawnError as exc:
+            log.warning("%s: cannot run stop command %s: %s", process.name, shown, exc)
+            return None
+
+    def _run_helper(self, process: Process, command: tuple[str, ...], timeout: float, on_exit,
+                    extra: Optional[dict] = None) -> "Helper":
+        """Run a probe or stop command with the program's settings; superd's reaper collects it."""
+        instance = process.config
+        identity = self._identity(instance)
+        env = spawn.build_environment(instance, self.sv.environ, identity, self.sv.socket_path())
+        env.update(extra or {})
+        popen = spawn.spawn(instance, env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, identity=identity, command=command)
+        from .helpers import Helper
+
+        helper = Helper(popen, self.sv.loop, timeout, on_exit)
+        self.helpers[popen.pid] = helper
+        return helper
+
+    # -- reaping ---------------------------------------------------------------------
+
+    def collected(self, pid: int, status: int) -> None:
+        """The reaper collected ``pid``: a program, a helper or an adopted orphan."""
+        child = self.children.pop(pid, None)
+        if child is None and pid in self.helpers:
+            self.helpers.pop(pid).exited(status)
+            return
+        if child is None:
+            log.debug("reaped orphan pid %d (%s)", pid, describe_status(status)[1])
+            for process in self.sv.processes.values():
+                process.group_changed()
+            return
+        process, popen, capture = child
+        spawn.forget(popen, status)
+        if capture is output.PASSTHROUGH:
+            process.exited(status)
+            return
+
+        def hand_over() -> None:
+            if not capture.done:
+                log.debug("%s: a descendant still holds its output open; going on without waiting", process.name)
+            process.exited(status)
+
+        # The last lines before the exit reach the log before the exit is known.
+        capture.after_exit(hand_over)
+
+    def live_runs(self) -> list[dict]:
+        """The state file's records of the runs still going."""
+        return [self.runs[p.name].record() for p in self.sv.processes.values()
+                if p.state in ACTIVE_STATES and p.name in self.runs]
