@@ -31,7 +31,7 @@ TOO_LARGE = 9          # the request line is longer than MAX_LINE
 BUSY = 10              # too many connections
 INVALID_CONFIG = 11    # reload: the new config is invalid; nothing changed
 
-# superctl exit codes (SPEC.md).
+# superctl exit codes (superctl(1), EXIT STATUS).
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2

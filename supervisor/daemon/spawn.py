@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import os
 import pwd
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -136,8 +137,6 @@ def _explain(exc: OSError, instance: InstanceConfig, command: Optional[Sequence[
 
 def _take_terminal(fd: int):
     """preexec_fn: own process group, foreground of the terminal, default job-control signals."""
-    import signal
-
     def preexec() -> None:
         os.setpgid(0, 0)
         signal.signal(signal.SIGTTOU, signal.SIG_IGN)  # tcsetpgrp from a background group

@@ -44,6 +44,7 @@ class Supervisor:
         single: bool = False,
         environ: Optional[dict] = None,
         notifier: Optional[Notifier] = None,
+        runtime=None,
     ) -> None:
         self.config = config
         self.single = single
@@ -52,7 +53,8 @@ class Supervisor:
         self.state = DaemonState.STARTING
         self.since = time.time()
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
-        self.runtime = ProcessRuntime(self)
+        # The processes' runtime: the real one, or a fake that plays the kernel (tests).
+        self.runtime = runtime if runtime is not None else ProcessRuntime(self)
         self.processes: dict[str, Process] = {inst.name: Process(inst, self.runtime) for inst in config.instances}
         self.reaper = pid1.Reaper(self.runtime.collected)
         self.server = None  # the control server, when there is a socket
