@@ -12,7 +12,6 @@ Messages of asyncio itself go through the same handler and format.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -58,7 +57,7 @@ class NonBlockingHandler(logging.Handler):
         self.dropped = 0          # lines dropped since the last notice
         self.dropped_total = 0
         self._sock: Optional[socket.socket] = None
-        self._watching: Optional[asyncio.AbstractEventLoop] = None
+        self._watching = None  # the event loop watching the descriptor, while lines wait
         self.fd = self._open(fd)
 
     def _open(self, fd: int) -> int:
@@ -127,6 +126,8 @@ class NonBlockingHandler(logging.Handler):
     def _watch(self) -> None:
         if self._watching is not None or self.fd < 0:
             return
+        import asyncio  # loaded by then: not imported before superd keeps ssl out of it
+
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
