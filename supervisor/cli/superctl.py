@@ -15,7 +15,7 @@ import click
 from .. import __version__
 from ..control import protocol
 from ..control.errors import InvalidConfig, SuperdError
-from .app import App, resolve_socket  # noqa: F401 - resolve_socket: part of this module's API
+from .app import WAITING_TIMEOUT, App, reply_timeout, resolve_socket, waiting_timeout  # noqa: F401
 from .completion import complete_names, complete_signal
 from .render import error, print_results, report, status_lines
 
@@ -43,6 +43,11 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 EPILOG = """\b
 Socket: -s PATH, else $SUPERD_SOCKET, else the config file's [superd] socket
 (-c FILE, else $SUPERD_CONFIG, ./superd.toml, /etc/superd/superd.toml).
+
+\b
+Time-out: superd must answer within $SUPERCTL_TIMEOUT seconds (30); commands
+that wait (start, stop, restart, reload, shutdown, wait) get an hour, or
+their --timeout and 30 s more.
 
 \b
 Exit codes: 0 ok, 1 the action failed, 2 usage, 3 a process is not in the
@@ -94,7 +99,8 @@ def status(ctx: click.Context, names: tuple[str, ...], as_json: bool) -> None:
 
 def _action(ctx: click.Context, method: str, names: tuple[str, ...], no_wait: bool, timeout: float | None,
             **extra: bool) -> None:
-    with _app(ctx).client() as client:
+    reply = reply_timeout() if no_wait else waiting_timeout(timeout)
+    with _app(ctx).client(timeout=reply) as client:
         results = getattr(client, method)(list(names), wait=not no_wait, timeout=timeout, **extra)
     if not print_results(results):
         ctx.exit(protocol.EXIT_FAILED)
@@ -199,10 +205,38 @@ def tail(ctx, follow: bool, lines: int, name: str, stream: str) -> None:
 
 
 @cli.command()
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new events until Ctrl-C.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.argument("names", nargs=-1, metavar="[NAME...]", shell_complete=complete_names)
+@click.pass_context
+def events(ctx, follow: bool, as_json: bool, names: tuple[str, ...]) -> None:
+    """Print what superd saw: state changes, readiness, health, reloads."""
+    from .eventview import line
+
+    client = _app(ctx).client()
+    if not follow:
+        with client:
+            for event in client.events(list(names) or None):
+                click.echo(line(event, as_json))
+        return
+    it = client.follow_events(list(names) or None)
+    try:
+        for event in it:
+            if event.get("type") == "dropped":
+                error(str(event.get("reason")))
+                ctx.exit(protocol.EXIT_FAILED)
+            click.echo(line(event, as_json))
+    except KeyboardInterrupt:
+        ctx.exit(protocol.EXIT_OK)
+    finally:
+        it.close()
+
+
+@cli.command()
 @click.pass_context
 def reload(ctx) -> None:
     """Re-read the config and apply the difference."""
-    with _app(ctx).client() as client:
+    with _app(ctx).client(timeout=WAITING_TIMEOUT) as client:
         try:
             result = client.reload()
         except InvalidConfig as exc:
@@ -226,7 +260,7 @@ def reload(ctx) -> None:
 @click.pass_context
 def shutdown(ctx, no_wait: bool) -> None:
     """Stop every program and make superd exit; wait until it is gone."""
-    with _app(ctx).client() as client:
+    with _app(ctx).client(timeout=reply_timeout() if no_wait else WAITING_TIMEOUT) as client:
         result = client.shutdown(wait=not no_wait)
     who = f"superd (pid {result['pid']})" if isinstance(result, dict) and result.get("pid") else "superd"
     click.echo(f"{who}: shutting down" if no_wait else f"{who}: shut down")
@@ -239,7 +273,26 @@ def state(ctx) -> None:
 
     One of starting, running, reloading, shutting_down."""
     with _app(ctx).client() as client:
-        click.echo(client.state().get("state"))
+        info = client.state()
+        progress = info.get("progress")
+        click.echo(f"{info.get('state')} ({progress})" if progress else info.get("state"))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.pass_context
+def sockets(ctx, as_json: bool) -> None:
+    """List the listening sockets superd holds: address, programs."""
+    with _app(ctx).client() as client:
+        held = client.sockets()
+    if as_json:
+        click.echo(json.dumps(held, indent=2))
+        return
+    width = max((len(str(s.get("name"))) for s in held), default=0)
+    address = max((len(str(s.get("address"))) for s in held), default=0)
+    for s in held:
+        users = ", ".join(s.get("programs") or ()) or "(no program)"
+        click.echo(f"{s.get('name')!s:<{width}}   {s.get('address')!s:<{address}}   {users}")
 
 
 @cli.command()

@@ -20,7 +20,7 @@ from ..daemon.commands import process_info
 
 #: Methods that only observe: when their peer hangs up they are cancelled.
 #: Everything else (start, stop, restart, ...) runs to its end regardless.
-OBSERVING_METHODS = frozenset({"version", "state", "names", "status", "pid", "wait", "tail"})
+OBSERVING_METHODS = frozenset({"version", "state", "names", "status", "pid", "wait", "tail", "sockets", "events"})
 
 
 class RpcError(Exception):
@@ -112,8 +112,11 @@ class Handlers:
 
     async def rpc_state(self, params: dict, writer) -> dict:
         Params(params, ())
-        return {"state": self.sv.state.value, "pid": os.getpid(), "since": round(self.sv.since, 3),
-                "config": self.sv.config.path}
+        result = {"state": self.sv.state.value, "pid": os.getpid(), "since": round(self.sv.since, 3),
+                  "config": self.sv.config.path}
+        if self.sv.starting:
+            result["progress"] = self.sv.starting  # "starting: 1200 of 4000 started"
+        return result
 
     async def rpc_names(self, params: dict, writer) -> list[str]:
         Params(params, ())
@@ -127,6 +130,10 @@ class Handlers:
         names = Params(params, ("names",)).names(required=False)
         processes = self.sv.resolve(names) if names else list(self.sv.processes.values())
         return [process_info(p) for p in processes]
+
+    async def rpc_sockets(self, params: dict, writer) -> list[dict]:
+        Params(params, ())
+        return self.sv.sockets.describe(self.sv.config)
 
     async def rpc_pid(self, params: dict, writer) -> dict:
         name = Params(params, ("name",)).string("name")
@@ -200,6 +207,15 @@ class Handlers:
             names = ", ".join(p.name for p in processes)
             raise _invalid(f"{name} names {len(processes)} processes ({names}): tail one of them")
         return {"lines": self.commands.tail(processes[0], which, count, follow, writer)}
+
+    async def rpc_events(self, params: dict, writer) -> dict:
+        # With follow, new events go on as "events" notifications after this
+        # response until the client closes the connection (daemon/events.py).
+        p = Params(params, ("names", "follow", "since"))
+        names, follow, since = p.names(required=False), p.flag("follow", False), params.get("since")
+        if since is not None and (isinstance(since, bool) or not isinstance(since, (int, float)) or since < 0):
+            raise _invalid("'since' must be a time in seconds since the epoch")
+        return {"events": self.commands.events(names, follow, since, writer)}
 
     async def rpc_shutdown(self, params: dict, writer) -> dict:
         Params(params, ())

@@ -200,8 +200,17 @@ def test_a_shutdown_during_start_up_spawns_nothing_more(tmp_path, daemons):
         stderr = "null"
         """)
     superd = daemons(tmp_path, config)
-    wait_until(lambda: len(_descendants(superd.proc.pid)) >= 60 or superd.proc.poll() is not None, 30,
-               interval=0.002, what="start-up to be under way")
+
+    def progress() -> str:
+        try:
+            with Client(superd.socket, connect_timeout=1, timeout=5) as client:
+                return client.state().get("progress", "")
+        except (SuperdError, Unreachable, OSError):
+            return ""
+
+    # Between two slices of the start-up, requests are answered: with progress.
+    seen = wait_until(progress, 30, interval=0.002, what="start-up progress over the socket")
+    assert str(seen).startswith("starting: ") and " of 1500 started" in str(seen), seen
     superd.proc.send_signal(signal.SIGTERM)
     assert superd.exits_within(60) == 0, superd.log()[-3000:]
     log = superd.log()
