@@ -1,4 +1,19 @@
-"""Shared fixtures: a real superd on a real socket, polling helpers, clean-up by pid.
+"""Shared fixtures: a real superd on a real socket, the fake superd, polling
+helpers, clean-up by pid.
+
+The tests live in three folders, by what they need:
+
+- ``unit/``: no process spawned: pure logic, a fake runtime, parsing,
+  rendering. Every test there is marked ``unit`` (``pytest -m unit`` runs
+  exactly that folder).
+- ``system/``: a real superd, real processes, the real socket; no privileges.
+- ``privileged/``: needs root, a PID namespace or a writable cgroup v2; every
+  test there carries the markers of what it needs (``root``, ``pid1``,
+  ``cgroup``), and nothing elsewhere does. Without it a test skips on a
+  developer's machine and fails under CI (``skip_or_fail``).
+
+:func:`pytest_collection_modifyitems` below refuses a test whose markers and
+folder disagree.
 
 Every process a test starts is killed by pid at the end (superd and every
 descendant it had), never by name. Tests synchronise by polling a condition
@@ -12,6 +27,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -20,11 +36,46 @@ from typing import Callable, Optional
 import psutil
 import pytest
 
-from supervisor.client import Client, SuperdError, Unreachable
+pytest.register_assert_rewrite("tests.fake_superd", "tests.manpages")
+
+from supervisor.client import Client, SuperdError, Unreachable  # noqa: E402
+from tests.fake_superd import FakeServer, default_handlers  # noqa: E402
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PYTHON = sys.executable
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+#: The folders of tests/, and the markers a test in each must (or must not) carry.
+FOLDERS = ("unit", "system", "privileged")
+PRIVILEGES = ("root", "pid1", "cgroup")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """A test's folder and its markers agree: ``unit`` exactly in unit/ (set
+    there by unit/conftest.py), ``root`` on every test in privileged/, and
+    ``root``, ``pid1`` or ``cgroup`` nowhere else."""
+    problems = []
+    for item in items:
+        try:
+            parts = Path(item.path).resolve().relative_to(HERE).parts
+        except ValueError:
+            continue  # not one of these tests
+        folder = parts[0] if len(parts) > 1 else ""
+        if folder not in FOLDERS:
+            problems.append(f"{item.nodeid}: a test belongs in tests/unit, tests/system or tests/privileged")
+            continue
+        marks = {mark.name for mark in item.iter_markers()}
+        if (folder == "unit") != ("unit" in marks):
+            problems.append(f"{item.nodeid}: the unit marker belongs to the tests of tests/unit, and only to them")
+        if folder == "privileged" and "root" not in marks:
+            problems.append(f"{item.nodeid}: a test in tests/privileged says what it needs: root (and pid1 or cgroup)")
+        if folder != "privileged" and marks & set(PRIVILEGES):
+            problems.append(f"{item.nodeid}: a test that needs {', '.join(sorted(marks & set(PRIVILEGES)))} "
+                            "belongs in tests/privileged")
+    if problems:
+        raise pytest.UsageError("tests in the wrong folder or with the wrong markers:\n  " + "\n  ".join(problems))
 
 
 def wait_until(condition: Callable[[], object], timeout: float = 10.0, interval: float = 0.01, what: str = "") -> object:
@@ -44,20 +95,6 @@ def skip_or_fail(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"must run under CI but cannot: {reason}")
     pytest.skip(reason)
-
-
-def require_root() -> None:
-    if os.geteuid() != 0:
-        skip_or_fail("needs root")
-
-
-def require_pid_namespace() -> None:
-    require_root()
-    if shutil.which("unshare") is None:
-        skip_or_fail("needs unshare(1) from util-linux")
-    probe = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True)
-    if probe.returncode != 0:
-        skip_or_fail(f"cannot create a PID namespace: {probe.stderr.decode().strip()}")
 
 
 def pid_alive(pid: int) -> bool:
@@ -136,7 +173,7 @@ class Superd:
     def state_of(self, name: str) -> str:
         return self.status(name)[name]["state"]
 
-    def wait_ready(self, timeout: float = 10.0) -> "Superd":
+    def wait_ready(self, timeout: float = 30.0) -> "Superd":
         def ready():
             if self.proc.poll() is not None:
                 pytest.fail(f"superd exited with {self.proc.returncode}:\n{self.log()}")
@@ -275,3 +312,34 @@ def script(tmp_path: Path, name: str, body: str) -> str:
     path.write_text(f"#!{PYTHON}\n" + textwrap.dedent(body))
     path.chmod(0o755)
     return str(path)
+
+
+# --------------------------------------------------------------------------
+# The fake superd (tests/fake_superd.py), for the client and superctl tests
+
+
+@pytest.fixture
+def sockdir():
+    # A short folder: AF_UNIX paths are limited to 108 bytes, tmp_path can be longer.
+    path = tempfile.mkdtemp(prefix="sctl-", dir="/tmp")
+    yield Path(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def server_factory(sockdir):
+    servers = []
+
+    def make(name="superd.sock", defaults=True):
+        fake = FakeServer(sockdir / name)
+        servers.append(fake)
+        return default_handlers(fake) if defaults else fake
+
+    yield make
+    for fake in servers:
+        fake.stop()
+
+
+@pytest.fixture
+def server(server_factory):
+    return server_factory()

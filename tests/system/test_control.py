@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psutil
 import pytest
 
-from conftest import IGNORE_TERM, PYTHON, pid_alive, script, wait_until
+from tests.conftest import IGNORE_TERM, PYTHON, pid_alive, script, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -51,14 +51,23 @@ def ctl(d, *args: str, timeout: float = 30, env: dict | None = None) -> subproce
     )
 
 
-def live_pids_of(command_part: str) -> list[int]:
-    """Live (not zombie) processes whose command line contains ``command_part``."""
+def live_pids_of(d, command_part: str) -> list[int]:
+    """Live (not zombie) processes of the superd ``d`` whose command line
+    contains ``command_part`` (a script in the test's own tmp_path). Only
+    superd's descendants are looked at, never the rest of the machine: every
+    instance superd spawns is its child until it is reaped, and superd is the
+    subreaper of what they leave behind."""
+    try:
+        descendants = psutil.Process(d.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
     found = []
-    for proc in psutil.process_iter(["pid", "cmdline", "status"]):
-        if proc.info["status"] == psutil.STATUS_ZOMBIE:
-            continue
-        if any(command_part in arg for arg in proc.info["cmdline"] or ()):
-            found.append(proc.info["pid"])
+    for proc in descendants:
+        try:
+            if proc.status() != psutil.STATUS_ZOMBIE and any(command_part in arg for arg in proc.cmdline()):
+                found.append(proc.pid)
+        except psutil.NoSuchProcess:
+            pass
     return found
 
 
@@ -508,7 +517,7 @@ def test_concurrent_restarts_never_make_two_instances(superd, tmp_path):
         with ThreadPoolExecutor(max_workers=4) as pool:
             results = list(pool.map(lambda _: ctl(d, "restart", "only"), range(4)))
         assert all(r.returncode == 0 for r in results), results
-        live = live_pids_of(sleeper)
+        live = live_pids_of(d, sleeper)
         info = d.status("only")["only"]
         assert live == [info["pid"]], (live, info)
         assert info["state"] == "running"
@@ -529,7 +538,7 @@ def test_restart_no_wait_goes_on_inside_superd(superd, tmp_path):
     info = wait_until(lambda: (i := d.status("only")["only"])["state"] == "running" and i["pid"] != old and i,
                       what="the restart to finish")
     assert not pid_alive(old)
-    assert live_pids_of(sleeper) == [info["pid"]]
+    assert live_pids_of(d, sleeper) == [info["pid"]]
 
 
 def test_socket_from_the_config_file(basic, tmp_path):

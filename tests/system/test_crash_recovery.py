@@ -4,6 +4,9 @@ run_dir stops what the killed one left running before it starts anything.
 The processes of a SIGKILLed superd are no longer anybody's descendants the
 fixtures know of: each test keeps psutil handles of them (a handle refuses to
 signal a pid that now names another process) and kills them in a finally.
+
+The tests that take ``mode`` run here in the fallback tracking mode, and again
+with cgroups in tests/privileged/test_cgroup_tracking.py.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import PYTHON, pid_alive, script, wait_until
-from test_cgroups import FORKER, mode, setting  # noqa: F401  (mode is a fixture)
+from tests.conftest import PYTHON, pid_alive, script, wait_until
+from tests.system.conftest import setting
+from tests.system.test_process_tracking import FORKER
 from supervisor.daemon import runstate, tracking
 
 pytestmark = pytest.mark.timeout(60)
@@ -123,7 +127,7 @@ def test_a_recorded_pid_now_used_by_an_unrelated_process_is_left_alone(superd_fa
         assert stranger.poll() is None and pid_alive(stranger.pid)
         assert f"pid {stranger.pid} recorded for web now belongs to another process" in d.log()
         assert d.state_of("web") == "running"
-        time.sleep(0.2)
+        time.sleep(0.2)  # the point: a quiet while after the recovery, and the stranger still lives
         assert stranger.poll() is None
     finally:
         stranger.kill()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import wait_until
+from tests.conftest import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 

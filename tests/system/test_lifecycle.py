@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PYTHON, script, wait_until
+from tests.conftest import PYTHON, script, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -140,8 +140,8 @@ def test_exec_readiness_runs_until_the_command_succeeds(graceful_superd, tmp_pat
         command = ["sleep", "1000"]
         ready = {{ exec = ["test", "-e", "{flag}"], interval = 0.1, timeout = 2 }}
         startsecs = 0
-    """)
-    time.sleep(0.3)  # several probes fail meanwhile
+    """, daemon='log_level = "debug"')
+    wait_until(lambda: d.log().count("svc: not ready yet") >= 3, 10, what="several probes to fail")
     info = d.status("svc")["svc"]
     assert info["state"] == "starting"
     assert "waiting for ready (exec test -e" in info["description"]
@@ -239,7 +239,7 @@ def test_stop_sequence_drains_then_terms_and_the_job_completes(graceful_superd, 
     started = [w for w in names if w.startswith("start")]
     assert [w.replace("start", "done") for w in started] == [w for w in names if w.startswith("done")]
     assert all(t <= tstp for t, w in seen if w.startswith("start"))
-    assert took < 3.5
+    assert took < 5.0  # over when the worker is: not at the end of the TERM step's 5 s
     assert d.state_of("worker") == "stopped"
 
 
@@ -256,7 +256,7 @@ def test_stop_command_runs_first_with_mainpid(graceful_superd, tmp_path):
     started = time.monotonic()
     out = ctl(d, "stop", "svc")
     assert out.returncode == 0, out.stderr
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 4.5  # the command stopped it: no stopwaitsecs (5 s) after a TERM
     assert marker.read_text().strip() == str(pid)
     info = d.status("svc")["svc"]
     assert info["exitstatus"] == -2  # SIGINT from the command, not superd's SIGTERM
@@ -351,7 +351,7 @@ def test_rolling_restart_keeps_all_but_one_ready(graceful_superd, tmp_path):
         with d.client() as client:
             while not stop.is_set():
                 counts.append(sum(1 for p in client.status(["web"]) if p["ready"]))
-                time.sleep(0.05)
+                time.sleep(0.05)  # a sample every 50 ms while the restart runs, not a synchronisation
 
     thread = threading.Thread(target=checker)
     thread.start()

@@ -1,9 +1,9 @@
 """Nothing escapes: a program's double-forked setsid daemon is stopped with it.
 
-Every test runs in both tracking modes: ``cgroup`` (a cgroup v2 per instance;
-needs root and a writable cgroup v2, and under CI it must run) and
-``fallback`` (``cgroups = "off"``: process groups, the subreaper and the run
-id in each process's environment).
+Here in the fallback tracking mode (``cgroups = "off"``: process groups, the
+subreaper and the run id in each process's environment; the ``mode`` fixture
+of tests/system/conftest.py). tests/privileged/test_cgroup_tracking.py runs
+these same tests with ``mode`` "cgroup" (a cgroup v2 per instance).
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import PYTHON, pid_alive, require_root, script, skip_or_fail, wait_until
-from supervisor.daemon import cgroups, tracking
+from tests.conftest import PYTHON, pid_alive, script, wait_until
+from tests.system.conftest import setting
+from supervisor.daemon import tracking
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -58,24 +59,6 @@ if lives is not None:
 while True:
     time.sleep(1)
 """
-
-
-def require_cgroup2() -> None:
-    require_root()
-    reason = cgroups.describe_unusable()
-    if reason is not None:
-        skip_or_fail(f"no usable cgroup v2: {reason}")
-
-
-@pytest.fixture(params=["cgroup", "fallback"])
-def mode(request) -> str:
-    if request.param == "cgroup":
-        require_cgroup2()
-    return request.param
-
-
-def setting(mode: str) -> str:
-    return 'cgroups = "auto"\n' if mode == "cgroup" else 'cgroups = "off"\n'
 
 
 def forker_program(tmp_path: Path, name: str = "forker", *args: str, extra: str = "") -> str:
@@ -176,14 +159,18 @@ def test_status_of_100_programs_stays_cheap(superd_factory, tmp_path, mode):
     wait_until(lambda: all(p["state"] == "running" for p in d.status().values()), 20)
     with d.client() as client:
         client.call("status")
-        began = time.perf_counter()
+        took = []
         for _ in range(5):
+            began = time.perf_counter()
             result = client.call("status")
-        took = (time.perf_counter() - began) / 5
+            took.append(time.perf_counter() - began)
     assert len(result) == 100
     if mode == "cgroup":
         assert all(p["pids"] == 1 and p["memory"] > 0 for p in result)
-    assert took < 0.25, f"status of 100 programs took {took * 1000:.0f} ms"
+    # A test, not a benchmark (bench/run.py measures status_s): the cheapest of
+    # five calls, so that a loaded machine's hiccups do not count, must be far
+    # from what a status that scans /proc or spawns helpers per program costs.
+    assert min(took) < 1.0, f"status of 100 programs took {min(took) * 1000:.0f} ms at best"
 
 
 def test_run_id_is_in_every_process_environment(superd_factory, tmp_path, mode):
@@ -194,71 +181,3 @@ def test_run_id_is_in_every_process_environment(superd_factory, tmp_path, mode):
     assert token is not None and token.startswith(f"{d.pid}.") and token.endswith(".forker")
     assert tracking.run_token(daemon) == token
     assert psutil.Process(daemon).environ()[tracking.RUN_ID] == token
-
-
-# --------------------------------------------------------------------------
-# Pure logic: finding the cgroup, names, the inotify watcher (no root needed)
-
-HYBRID_MOUNTS = """\
-31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
-35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
-41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
-"""
-
-
-@pytest.mark.unit
-@pytest.mark.parametrize("cgroup_file, mounts, expected", [
-    # a host with the hybrid layout: v2 next to the v1 controllers
-    ("4:memory:/x\n0::/user.slice/a b\n", HYBRID_MOUNTS, "/sys/fs/cgroup/unified/user.slice/a b"),
-    # pure v2, superd in the root (a container with its own cgroup namespace)
-    ("0::/\n", "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n", "/sys/fs/cgroup"),
-    # a bind mount of a subtree, with an escaped space in the mount point
-    ("0::/system.slice/superd.service\n",
-     "30 23 0:26 /system.slice /mnt/cg\\040x rw - cgroup2 cgroup2 rw\n", "/mnt/cg x/superd.service"),
-])
-def test_own_cgroup_is_found_from_proc(tmp_path, cgroup_file, mounts, expected):
-    (tmp_path / "cgroup").write_text(cgroup_file)
-    (tmp_path / "mountinfo").write_text(mounts)
-    assert cgroups.own_cgroup(str(tmp_path / "cgroup"), str(tmp_path / "mountinfo")) == expected
-
-
-@pytest.mark.unit
-@pytest.mark.parametrize("cgroup_file, mounts, reason", [
-    ("4:memory:/x\n", HYBRID_MOUNTS, "cgroup v1 only"),
-    ("0::/a\n", "31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n", "not mounted"),
-    ("0::/../outside\n", HYBRID_MOUNTS, "outside its cgroup namespace"),
-])
-def test_no_usable_cgroup_v2_says_why(tmp_path, cgroup_file, mounts, reason):
-    (tmp_path / "cgroup").write_text(cgroup_file)
-    (tmp_path / "mountinfo").write_text(mounts)
-    with pytest.raises(cgroups.Unusable, match=reason):
-        cgroups.own_cgroup(str(tmp_path / "cgroup"), str(tmp_path / "mountinfo"))
-
-
-@pytest.mark.unit
-def test_cgroup_names_never_look_like_interface_files():
-    assert cgroups.name_for("web_0") == "web_0"
-    assert cgroups.name_for("memory.max") == "prog-memory.max"
-
-
-@pytest.mark.unit
-def test_watcher_reports_each_changed_cgroup_once_per_read(tmp_path):
-    changed: list[str] = []
-    watcher = cgroups.Watcher(changed.append)
-    try:
-        for name in ("a", "b"):
-            (tmp_path / name).mkdir()
-            (tmp_path / name / "cgroup.events").write_text("populated 1\n")
-            watcher.add(str(tmp_path / name))
-        watcher.read()
-        assert changed == []
-        for _ in range(3):
-            (tmp_path / "b" / "cgroup.events").write_text("populated 0\n")
-        watcher.read()
-        assert changed == [str(tmp_path / "b")]
-        watcher.discard(str(tmp_path / "b"))
-        (tmp_path / "b" / "cgroup.events").write_text("populated 1\n")
-        watcher.read()
-        assert changed == [str(tmp_path / "b")]
-    finally:
-        watcher.close()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 
 import psutil
 import pytest
 
-from conftest import IGNORE_TERM, PYTHON, pid_alive, script, wait_until
+from tests.conftest import IGNORE_TERM, PYTHON, pid_alive, script, wait_until
+from tests.system.conftest import setting
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -34,7 +36,7 @@ def test_term_ignoring_program_is_killed_after_stopwaitsecs(superd_factory, tmp_
     result = d.call("stop", names=["ign0"])
     took = time.monotonic() - began
     assert result[0]["ok"] and result[0]["state"] == "stopped"
-    assert 1.9 <= took < 3.0, took
+    assert 1.9 <= took < 6.0, took  # at stopwaitsecs (2 s), far from the default 10 s
     assert not pid_alive(pid)
     assert d.status("ign0")["ign0"]["exitstatus"] == -signal.SIGKILL
 
@@ -48,7 +50,12 @@ def test_twenty_term_ignoring_programs_of_one_priority_stop_in_parallel(superd_f
     code = d.wait_exit(15)
     took = time.monotonic() - began
     assert code == 0
-    assert 1.9 <= took < 3.5, f"20 programs took {took:.2f}s to stop; in parallel they take about 2s"
+    # In parallel: one phase signals all twenty at once (superd's log), and the
+    # whole stop takes about one stopwaitsecs, far from the 40 s of one after
+    # the other (with room for a loaded machine).
+    phases = re.findall(r"stopping ([^(]*) \(priority", d.log())
+    assert [set(names.split(", ")) for names in phases] == [{f"ign{i}" for i in range(20)}], phases
+    assert 1.9 <= took < 10, f"20 programs took {took:.2f}s to stop; in parallel they take about 2s"
     assert not any(pid_alive(pid) for pid in pids)
 
 
@@ -83,8 +90,12 @@ def test_priorities_stop_in_descending_order(superd_factory, tmp_path):
         name, when = line.split()
         got[name] = float(when)
     assert set(got) == {"db", "web_a", "web_b", "worker"}
-    # Same priority: together. Lower priority: only after the higher one has exited.
-    assert abs(got["web_a"] - got["web_b"]) < 0.2
+    # Same priority: together (one phase of superd's plan, and TERM at about the
+    # same time, with room for a loaded machine; one after the other they would
+    # be 0.3 s apart at least). Lower priority: only after the higher one has exited.
+    phases = [set(names.split(", ")) for names in re.findall(r"stopping ([^(]*) \(priority", d.log())]
+    assert phases == [{"web_a", "web_b"}, {"worker"}, {"db"}], phases
+    assert abs(got["web_a"] - got["web_b"]) < 1.0
     assert got["worker"] - max(got["web_a"], got["web_b"]) >= 0.25
     assert got["db"] - got["worker"] >= 0.25
 
@@ -97,7 +108,12 @@ def test_shutdown_timeout_beats_a_long_stopwaitsecs(superd_factory, tmp_path):
     d.signal(signal.SIGTERM)
     assert d.wait_exit(10) == 0
     took = time.monotonic() - began
-    assert took < 3.0, f"superd needed {took:.2f}s with shutdown_timeout = 3"
+    # The deadline, not stopwaitsecs (30 s), rules: superd's plan gives the
+    # programs what fits in the 3 s, and the wall clock agrees, with room for
+    # a loaded machine (the exact timing is the benchmark's business).
+    budgets = [float(b) for b in re.findall(r"stopping [^(]*\(priority \d+, up to ([\d.]+)s\)", d.log())]
+    assert budgets and sum(budgets) <= 3.0, d.log()
+    assert took < 3.0 + 2.0, f"superd needed {took:.2f}s with shutdown_timeout = 3"
     assert took > 2.0, "the programs should have had most of the 3 s"
     assert not any(pid_alive(pid) for pid in pids)
 
@@ -110,7 +126,8 @@ def test_second_term_kills_at_once(superd_factory, tmp_path):
     began = time.monotonic()
     d.signal(signal.SIGTERM)
     assert d.wait_exit(10) == 0
-    assert time.monotonic() - began < 1.5
+    assert "SIGTERM during shutdown: killing what is left" in d.log()
+    assert time.monotonic() - began < 10  # at once: not after stopwaitsecs (30 s)
 
 
 def test_quit_kills_everything_immediately(superd_factory, tmp_path):
@@ -120,7 +137,8 @@ def test_quit_kills_everything_immediately(superd_factory, tmp_path):
     began = time.monotonic()
     d.signal(signal.SIGQUIT)
     d.wait_exit(10)
-    assert time.monotonic() - began < 1.5
+    assert "SIGQUIT: killing everything now" in d.log()
+    assert time.monotonic() - began < 10  # at once: not after stopwaitsecs (30 s)
     assert not any(pid_alive(pid) for pid in pids)
 
 
@@ -170,17 +188,17 @@ def test_stopasgroup_kills_background_children(superd_factory, tmp_path):
     assert not any(pid_alive(c) for c in children)
 
 
-@pytest.mark.parametrize("cgroups", ["auto", "off"])
-def test_without_stopasgroup_the_rest_is_stopped_once_the_leader_is_gone(superd_factory, tmp_path, cgroups):
+def test_without_stopasgroup_the_rest_is_stopped_once_the_leader_is_gone(superd_factory, tmp_path, mode):
     # The stop signal goes to the leader alone (a trap shows the child did not
     # get it first); once the leader is gone, what it left gets it too:
-    # nothing of a program survives its stop, in either tracking mode.
+    # nothing of a program survives its stop, in either tracking mode (this
+    # one in tests/system, the cgroup one in tests/privileged/test_cgroup_tracking.py).
     log = tmp_path / "child.log"
     d = superd_factory(
         '[program.family]\ncommand = ["sh", "-c", "sh -c \'trap \\"echo TERM >> '
         + str(log)
         + '; exit 0\\" TERM; sleep 1000 & wait\' & wait"]\nstartsecs = 0\n',
-        daemon=f'cgroups = "{cgroups}"\n',
+        daemon=setting(mode),
     )
     pid = d.wait_state("family", "running")["pid"]
     child = wait_until(lambda: psutil.Process(pid).children(), 10)[0].pid

@@ -1,4 +1,7 @@
-"""The superd command line: config discovery, --check, errors, exit codes."""
+"""The superd command line: config discovery, --check, errors, exit codes.
+
+(The conversion of ``superd import-supervisord`` is in tests/unit/test_migrate.py.)
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import sys
 
 import pytest
 
-from conftest import PYTHON, pid_alive, wait_until
+from tests.conftest import PYTHON, pid_alive, wait_until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -61,10 +64,22 @@ def test_config_found_through_env_then_working_directory(tmp_path):
     assert result.returncode == 0 and "superd.toml" in result.stdout
 
 
+# superd with the system places of its config search path (/etc/superd/superd.toml,
+# which the machine running the tests may have) moved under the folder argv[1]:
+# config.CONFIG_SEARCH_PATH is the one attribute the search reads.
+SUPERD_UNDER_ROOT = (
+    "import sys; from supervisor import config; root = sys.argv.pop(1); "
+    "config.CONFIG_SEARCH_PATH = tuple(root + p if p.startswith('/') else p for p in config.CONFIG_SEARCH_PATH); "
+    "from supervisor.cli.superd import main; main()"
+)
+
+
 def test_no_config_anywhere_is_a_usage_error(tmp_path):
-    if os.path.exists("/etc/superd/superd.toml"):
-        pytest.skip("this machine has /etc/superd/superd.toml")
-    result = superd(cwd=tmp_path)
+    # Nothing in the working directory, no $SUPERD_CONFIG, and /etc/superd/superd.toml
+    # looked for under an empty folder: the same on every machine.
+    env = {k: v for k, v in os.environ.items() if k != "SUPERD_CONFIG"}
+    result = subprocess.run([PYTHON, "-c", SUPERD_UNDER_ROOT, str(tmp_path / "root")], capture_output=True, text=True,
+                            cwd=tmp_path, env=env, timeout=15)
     assert result.returncode == 2
     assert "no config file" in result.stderr
 
@@ -129,3 +144,14 @@ def test_stopwaitsecs_option_is_refused_with_a_config(tmp_path):
     result = superd("-c", str(config), "--stopwaitsecs", "3")
     assert result.returncode == 2
     assert "single-program mode" in result.stderr
+
+
+def test_import_supervisord_missing_file_in_a_fresh_interpreter(tmp_path) -> None:
+    missing = tmp_path / "gone.conf"
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys; from supervisor.migrate import main; "
+                               "sys.exit(main(sys.argv[1:]))", str(missing)],
+        capture_output=True, text=True, timeout=20)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr == f"superd import-supervisord: cannot read {missing}: No such file or directory\n"

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import wait_until
+from tests.conftest import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -89,15 +89,21 @@ def test_lifecycle_messages_in_order(superd_factory, listener, tmp_path):
 
 
 def test_watchdog_pings_at_half_the_interval(superd_factory, listener):
-    superd_factory('[program.a]\ncommand = "sleep 1000"\n', env={"NOTIFY_SOCKET": listener.address, "WATCHDOG_USEC": "200000"})
+    # WATCHDOG_USEC = 1 s: superd pings every 0.5 s. A timer never fires early,
+    # so the typical gap is at least about half the interval (not a busy loop,
+    # not a quarter), and it stays inside the interval systemd enforces (not a
+    # ping at the deadline itself), with half a second to spare for a loaded
+    # machine. The median: the test reads the socket when it gets to it, so
+    # two pings may be seen at once.
+    superd_factory('[program.a]\ncommand = "sleep 1000"\n', env={"NOTIFY_SOCKET": listener.address, "WATCHDOG_USEC": "1000000"})
 
     def pings():
         return [when for when, fields in listener.poll() if fields.get("WATCHDOG") == "1"]
 
-    wait_until(lambda: len(pings()) >= 6, 5, what="6 watchdog pings")
+    wait_until(lambda: len(pings()) >= 5, 15, what="5 watchdog pings")
     times = pings()
     gaps = [b - a for a, b in zip(times, times[1:])]
-    assert 0.05 < sorted(gaps)[len(gaps) // 2] < 0.2
+    assert 0.4 < sorted(gaps)[len(gaps) // 2] < 1.0, gaps
 
 
 def test_no_watchdog_for_another_pid(superd_factory, listener):
@@ -109,7 +115,7 @@ def test_no_watchdog_for_another_pid(superd_factory, listener):
     deadline = time.monotonic() + 0.5
     while time.monotonic() < deadline:  # a quiet period: nothing may arrive in it
         assert not any("WATCHDOG" in fields for _, fields in listener.poll())
-        time.sleep(0.05)
+        time.sleep(0.05)  # the point: half a second in which nothing happens
     assert d.call("state")["state"] == "running"
 
 

@@ -1,49 +1,36 @@
-"""The man pages: they render without a warning, and they never drift from the code.
+"""The man pages never drift from the code.
 
-(a) Lint: each page goes through a real formatter, ``groff -man -Tutf8 -ww -z``,
-    and must not produce a single warning. groff comes from Debian's
-    ``groff-base`` package; without it these tests skip on a developer's machine
-    and fail under CI. ``man --warnings`` and ``lexgrog`` (man-db) are used too
-    when they are installed.
+The options of ``superd`` (``supervisor.cli.superd``) and of every ``superctl``
+command (``supervisor.cli.superctl``) and the keys of ``config.DAEMON_KEYS`` /
+``config.PROGRAM_KEYS`` are read from the code and looked for where they belong
+in the pages: an option in its page's OPTIONS section (or its command's
+subsection), a key in its table's SETTINGS section, with its documented default
+equal to the code's. It works both ways: a new option or key without docs
+fails, and so does documentation of something the code no longer has.
 
-(b) Drift: the options of ``superd`` (``supervisor.daemon.cli``) and of every
-    ``superctl`` command (``supervisor.ctl.cli``) and the keys of
-    ``config.DAEMON_KEYS`` / ``config.PROGRAM_KEYS`` are read from the code and
-    looked for where they belong in the pages: an option in its page's OPTIONS
-    section (or its command's subsection), a key in its table's SETTINGS section,
-    with its documented default equal to the code's. These are marked ``unit``
-    (pure logic, no formatter needed). It works both ways: a new
-    option or key without docs fails, and so does documentation of something
-    the code no longer has.
-
-The page parsing is deliberately simple and relies on the conventions the pages
-follow (see the comment at the top of each page): an option or a key is the tag
-of a ``.TP`` paragraph; a superctl command is a ``.SS NAME`` subsection of
-COMMANDS; a literal default reads ``Default:`` followed by a ``.B``/``.BR`` line.
-``test_checks_catch_drift`` makes sure these checks do fail when a page loses
-something.
+The pages are read with tests/manpages.py (see there for the conventions it
+relies on); ``test_checks_catch_drift`` makes sure these checks do fail when a
+page loses something. That the pages render without a warning (groff, man-db)
+is checked in tests/system/test_man_render.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
-import os
 import re
-import shutil
-import subprocess
 import sys
-from pathlib import Path
 
 import click
 import pytest
 
-from conftest import skip_or_fail
 from supervisor import config
 from supervisor.cli import superctl as ctl, superd as daemon
 from supervisor.control import protocol
+from supervisor.config.sockets import SOCKET_KEYS
 from supervisor.daemon import spawn
 from supervisor.core.states import DaemonState
+from tests.manpages import PAGES, options_in, page, plain, section, sections, tagged_paragraphs
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -51,100 +38,6 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 pytestmark = pytest.mark.timeout(30)
-
-MAN = Path(__file__).resolve().parent.parent / "man"
-PAGES = {"superd.8": MAN / "superd.8", "superctl.1": MAN / "superctl.1", "superd.toml.5": MAN / "superd.toml.5"}
-GROFF_HINT = "groff is not installed (Debian/Ubuntu: apt-get install -y groff-base)"
-
-
-def page(name: str) -> str:
-    return PAGES[name].read_text(encoding="utf-8")
-
-
-# --------------------------------------------------------------------------
-# Reading roff, just enough
-
-
-_ESCAPES = [
-    (re.compile(r"\\f(\[[^\]]*\]|\(..|.)"), ""),   # font changes
-    (re.compile(r"\\\((dq)"), '"'),
-    (re.compile(r"\\\((aq)"), "'"),
-    (re.compile(r"\\\((em|en)"), "--"),
-    (re.compile(r"\\\((lq|rq)"), '"'),
-    (re.compile(r"\\\((bu)"), "*"),
-    (re.compile(r"\\-"), "-"),
-    (re.compile(r"\\[&c%:]"), ""),
-    (re.compile(r"\\e"), "\\\\"),
-]
-_FONT_MACROS = re.compile(r"^\.(B|I|BR|RB|BI|IB|IR|RI|SM|SB|OP)\s+")
-
-
-def _split_macro_args(args: str) -> list[str]:
-    """A macro's arguments: words, or double-quoted strings."""
-    return [a[1:-1] if a.startswith('"') else a for a in re.findall(r'"[^"]*"|\S+', args)]
-
-
-def plain(line: str) -> str:
-    """One roff line as a reader sees it (roughly): no font escapes, no macro name."""
-    match = _FONT_MACROS.match(line)
-    if match:
-        macro = match[1]
-        parts = _split_macro_args(line[match.end():])
-        joiner = " " if macro in ("B", "I", "SM", "SB", "OP") else ""
-        line = joiner.join(parts)
-    for pattern, repl in _ESCAPES:
-        line = pattern.sub(repl, line)
-    return line
-
-
-def sections(text: str, macro: str = "SH") -> dict[str, str]:
-    """``{title: body}`` for each ``.SH`` (or ``.SS``) of ``text``, in order."""
-    found: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for line in text.splitlines():
-        if line.startswith(f".{macro} ") or line == f".{macro}":
-            title = " ".join(_split_macro_args(line[len(macro) + 1:]))
-            current = found.setdefault(plain(title), [])
-        elif macro == "SS" and line.startswith(".SH"):
-            current = None
-        elif current is not None:
-            current.append(line)
-    return {title: "\n".join(lines) for title, lines in found.items()}
-
-
-def tagged_paragraphs(body: str) -> list[tuple[str, str]]:
-    """``(tag, text)`` of each ``.TP`` paragraph: its tag line as plain text
-    (with the ``.TQ`` tags that follow it), and its roff lines up to the next
-    ``.TP``, ``.SS`` or ``.SH``."""
-    result: list[tuple[str, str]] = []
-    lines = [line for line in body.splitlines() if not line.startswith('.\\"')]
-    i = 0
-    while i < len(lines):
-        if lines[i] == ".TP" or lines[i].startswith(".TP "):
-            tags = [plain(lines[i + 1])] if i + 1 < len(lines) else []
-            j = i + 2
-            while j + 1 < len(lines) and lines[j] == ".TQ":
-                tags.append(plain(lines[j + 1]))
-                j += 2
-            k = j
-            while k < len(lines) and not (lines[k] == ".TP" or lines[k].startswith((".TP ", ".SS", ".SH"))):
-                k += 1
-            result.append((" ".join(tags), "\n".join(lines[j:k])))
-            i = k
-        else:
-            i += 1
-    return result
-
-
-def options_in(text: str) -> set[str]:
-    """Every ``-x`` / ``--long-option`` written in ``text`` (plain text)."""
-    return set(re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", text))
-
-
-def section(text: str, title: str, macro: str = "SH") -> str:
-    found = sections(text, macro)
-    assert title in found, f"no {macro} {title!r} section; there are: {', '.join(found)}"
-    return found[title]
 
 
 # --------------------------------------------------------------------------
@@ -355,6 +248,7 @@ def _table_problems(text: str, title: str, keys: dict, cls) -> list[str]:
 def superd_toml_page_problems(text: str) -> list[str]:
     problems = _table_problems(text, "[superd] SETTINGS", config.DAEMON_KEYS, config.DaemonSettings)
     problems += _table_problems(text, "[program.NAME] SETTINGS", config.PROGRAM_KEYS, config.ProgramConfig)
+    problems += _table_problems(text, "[socket.NAME] SETTINGS", SOCKET_KEYS, config.SocketConfig)
     states = {tag for tag, _ in tagged_paragraphs(section(text, "PROCESS STATES"))}
     for state in protocol.PROCESS_STATES:
         if state not in states:
@@ -372,78 +266,9 @@ CHECKS = {"superd.8": superd_page_problems, "superctl.1": superctl_page_problems
 
 
 # --------------------------------------------------------------------------
-# (a) The pages render without a warning
+# The pages match the code
 
 
-def _groff() -> str:
-    groff = shutil.which("groff")
-    if groff is None:
-        skip_or_fail(GROFF_HINT)
-    return groff  # type: ignore[return-value]
-
-
-def _env() -> dict:
-    env = dict(os.environ)
-    env.update(LC_ALL="C.UTF-8", LANG="C.UTF-8", MANWIDTH="80")
-    env.pop("MANPAGER", None)
-    env.pop("PAGER", None)
-    return env
-
-
-@pytest.mark.parametrize("name", PAGES)
-def test_page_renders_without_warnings(name):
-    groff = _groff()
-    result = subprocess.run([groff, "-man", "-Tutf8", "-ww", "-z", str(PAGES[name])],
-                            capture_output=True, text=True, env=_env(), timeout=20)
-    assert result.returncode == 0, result.stderr
-    assert result.stderr == "", f"groff warns about man/{name}:\n{result.stderr}"
-
-
-@pytest.mark.parametrize("name", PAGES)
-def test_page_renders_as_text(name):
-    """The rendered page has its header and every section, and no roff left over."""
-    groff = _groff()
-    result = subprocess.run([groff, "-man", "-Tascii", "-ww", str(PAGES[name])],
-                            capture_output=True, text=True, env=_env(), timeout=20)
-    assert result.returncode == 0 and result.stderr == "", result.stderr
-    out = re.sub(r".\x08", "", result.stdout)  # overstrike bold and underline
-    title, _, number = name.rpartition(".")
-    assert out.lstrip().startswith(f"{title.upper()}({number})"), out[:200]
-    for heading in sections(page(name)):
-        assert f"\n{heading}\n" in out, f"section {heading!r} is not in the rendered page"
-    leftovers = [line for line in out.splitlines() if re.match(r"\s*\.[A-Z]{1,2}\b", line) or "\\f" in line]
-    assert not leftovers, f"roff source leaks into the rendered page: {leftovers[:5]}"
-
-
-@pytest.mark.parametrize("name", PAGES)
-def test_man_and_lexgrog_accept_the_page(name):
-    """Optional: man-db's own view (man --warnings, and lexgrog for whatis/apropos)."""
-    man = shutil.which("man")
-    lexgrog = shutil.which("lexgrog")
-    if man is not None:
-        # Minimised images ship a stub "man" that only says how to unminimise.
-        probe = subprocess.run([man, "--version"], capture_output=True, text=True, timeout=10)
-        if probe.returncode != 0 or not probe.stdout.startswith("man "):
-            man = None
-    if man is None and lexgrog is None:
-        pytest.skip("man-db is not installed (optional)")
-    path = str(PAGES[name])
-    if man is not None:
-        result = subprocess.run([man, "--warnings", "-P", "cat", "-l", path],
-                                capture_output=True, text=True, env=_env(), timeout=20)
-        assert result.returncode == 0, result.stderr
-        assert result.stderr == "", f"man --warnings complains about man/{name}:\n{result.stderr}"
-    if lexgrog is not None:
-        result = subprocess.run([lexgrog, path], capture_output=True, text=True, env=_env(), timeout=20)
-        title = name.rpartition(".")[0]
-        assert result.returncode == 0 and f"{title} - " in result.stdout, result.stdout + result.stderr
-
-
-# --------------------------------------------------------------------------
-# (b) The pages match the code
-
-
-@pytest.mark.unit
 @pytest.mark.parametrize("name", PAGES)
 def test_page_has_header_and_name(name):
     text = page(name)
@@ -452,22 +277,18 @@ def test_page_has_header_and_name(name):
     assert re.search(rf"^{re.escape(title)} \\- \S", section(text, "NAME"), re.M), "NAME must read 'name \\- what'"
 
 
-@pytest.mark.unit
 def test_superd_page_documents_every_option():
     assert superd_page_problems(page("superd.8")) == []
 
 
-@pytest.mark.unit
 def test_superctl_page_documents_every_command_and_option():
     assert superctl_page_problems(page("superctl.1")) == []
 
 
-@pytest.mark.unit
 def test_config_page_documents_every_key_with_its_default():
     assert superd_toml_page_problems(page("superd.toml.5")) == []
 
 
-@pytest.mark.unit
 def test_config_page_example_is_a_valid_config(tmp_path):
     """The EXAMPLE of superd.toml.5 parses with superd's own reader (minus the
     users and groups, which this machine may not have)."""
@@ -486,7 +307,6 @@ def test_config_page_example_is_a_valid_config(tmp_path):
         set(config.DAEMON_KEYS) | set(config.PROGRAM_KEYS)
 
 
-@pytest.mark.unit
 def test_killmode_mapping_is_in_superd_page():
     """SPEC.md's systemd equivalence, as written there."""
     text = plain("\n".join(plain(line) for line in page("superd.8").splitlines()))
@@ -512,7 +332,6 @@ def _drop_entry(text: str, tag_start: str) -> str:
     raise AssertionError(f"no .TP entry starting with {tag_start!r}")
 
 
-@pytest.mark.unit
 def test_checks_catch_drift():
     superd8, superctl1, toml5 = page("superd.8"), page("superctl.1"), page("superd.toml.5")
 
@@ -542,7 +361,6 @@ def test_checks_catch_drift():
     assert any("--socket" in p for p in problems), problems
 
 
-@pytest.mark.unit
 def test_checks_follow_the_code(monkeypatch):
     """A new option or key in the code, without docs, is reported."""
     monkeypatch.setitem(config.DAEMON_KEYS, "brand_new_key", config.DAEMON_KEYS["log_level"])

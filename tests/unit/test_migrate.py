@@ -12,8 +12,6 @@ import os
 import platform
 import pwd
 import signal
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Optional
@@ -23,7 +21,7 @@ import pytest
 from supervisor.config import Autorestart, Config, load, tomllib
 from supervisor.migrate import convert, main, to_toml
 
-pytestmark = [pytest.mark.unit, pytest.mark.timeout(30)]
+pytestmark = pytest.mark.timeout(30)
 
 ME = pwd.getpwuid(os.geteuid()).pw_name
 MY_GROUP = grp.getgrgid(os.getegid()).gr_name
@@ -184,9 +182,9 @@ def test_shop_daemon_settings(shop: dict[str, Path], capsys: pytest.CaptureFixtu
 
 def test_shop_programs(shop: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     cfg, _, _ = convert_and_load(shop["main"], capsys, SHOP_ENV)
-    assert [p.name for p in cfg.programs] == ["beat", "web", "worker"]
+    assert [p.name for p in cfg.programs] == ["beat", "crashmail", "web", "worker"]
     assert [i.name for i in cfg.instances] == [
-        "worker_0", "worker_1", "worker_2", "worker_3", "web", "beat"]
+        "worker_0", "worker_1", "worker_2", "worker_3", "web", "beat", "crashmail"]
 
     web = cfg.program("web")
     assert web.directory == "/srv/shop"
@@ -223,7 +221,7 @@ def test_shop_programs(shop: dict[str, Path], capsys: pytest.CaptureFixture[str]
     beat = cfg.program("beat")
     assert beat.autostart is False
     assert (beat.startsecs, beat.startretries, beat.exitcodes) == (0, 0, frozenset({0, 2}))
-    assert (beat.stdout, beat.stderr) == ("console", "console")
+    assert (beat.stdout, beat.stderr) == ("inherit", "inherit")  # /dev/stdout, maxbytes=0
     assert beat.priority == 999
     assert cfg.instance("beat").command[-1] == "/var/lib/shop/beat-schedule"
     assert cfg.program("nope") is None
@@ -259,8 +257,6 @@ def test_shop_warnings(shop: dict[str, Path], capsys: pytest.CaptureFixture[str]
         "{name}_{num}, numbered from 0)",
         f"warning: {workers}: [program:worker] stdout_events_enabled: superd has no event "
         "listeners; dropped",
-        f"warning: {workers}: [eventlistener:crashmail]: superd has no event listeners (no event "
-        "protocol); not carried over",
     ]
     for line in expected:
         assert line in err
@@ -293,8 +289,8 @@ def test_output_file(shop: dict[str, Path], tmp_path: Path, capsys: pytest.Captu
     target = tmp_path / "out" / "converted.toml"
     code, out, err = run(shop["main"], capsys, "-o", str(target))
     assert (code, out) == (0, "")
-    assert any("[eventlistener:crashmail]" in line for line in err)
     cfg = load(str(target), environ=SHOP_ENV)
+    assert cfg.program("crashmail").events == ("PROCESS_STATE_EXITED",)  # [eventlistener:crashmail]
     assert cfg.program("web") is not None
     # never over the supervisord config itself
     before = shop["main"].read_text()
@@ -743,12 +739,25 @@ def test_usage_errors() -> None:
     assert main(["a.conf", "--bogus"]) == 2
 
 
-def test_missing_file_in_a_fresh_interpreter(tmp_path: Path) -> None:
-    missing = tmp_path / "gone.conf"
-    done = subprocess.run(
-        [sys.executable, "-c", "import sys; from supervisor.migrate import main; "
-                               "sys.exit(main(sys.argv[1:]))", str(missing)],
-        capture_output=True, text=True, timeout=20)
-    assert done.returncode == 2
-    assert done.stdout == ""
-    assert done.stderr == f"superd import-supervisord: cannot read {missing}: No such file or directory\n"
+def test_eventlistener_becomes_a_program_with_events(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    conf = write(tmp_path / "etc" / "supervisord.conf", """
+        [supervisord]
+        [eventlistener:mon]
+        command=crashmail -a -m ops@example.com
+        events=PROCESS_STATE_EXITED, TICK_60, PROCESS_LOG_STDOUT
+        buffer_size=50
+        stdout_logfile=/var/log/mon.log
+        """)
+    cfg, err, _ = convert_and_load(conf, capsys)
+    program = cfg.program("mon")
+    assert program.events == ("PROCESS_STATE_EXITED", "TICK_60") and program.buffer_size == 50
+    assert cfg.instance("mon").stdout == "auto"
+    assert any("PROCESS_LOG_STDOUT" in line and "dropped" in line for line in err)
+
+
+def test_unrotated_dev_stdout_becomes_inherit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    conf = program_conf(tmp_path, "command=run\nstdout_logfile=/dev/stdout\nstdout_logfile_maxbytes=0\n"
+                                  "stderr_logfile=/dev/stderr\nstderr_logfile_maxbytes=0\n")
+    cfg, err, _ = convert_and_load(conf, capsys)
+    assert (cfg.instance("app").stdout, cfg.instance("app").stderr) == ("inherit", "inherit")
+    assert err == []

@@ -6,7 +6,7 @@ import pytest
 
 from supervisor.core.shutdown import KILL_MARGIN, Phase, StopItem, phase_budget, plan, reserve
 
-pytestmark = [pytest.mark.unit, pytest.mark.timeout(10)]
+pytestmark = pytest.mark.timeout(10)
 
 
 def test_phases_run_highest_priority_first_and_group_equal_priorities() -> None:

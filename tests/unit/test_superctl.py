@@ -1,23 +1,16 @@
-"""Unit tests of supervisor.client and superctl against a fake control socket.
+"""supervisor.client and superctl in this process, against the fake superd
+(tests/fake_superd.py): a thread serving canned JSON-RPC answers on a Unix
+socket in a temporary folder, which records every request it gets.
 
-The fake server is a thread serving canned JSON-RPC answers on a Unix socket
-in a temporary folder; it records every request it gets.
+superctl as a process of its own is in tests/system/test_superctl_process.py.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
 import socket
-import socketserver
-import subprocess
-import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -44,24 +37,9 @@ from supervisor.client import (
     Unreachable,
 )
 
-pytestmark = [pytest.mark.timeout(30), pytest.mark.unit]
+from tests.fake_superd import CLOSE, HANDLED, NAMES, PROCS, config_file, follow_handler
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
-
-
-# --------------------------------------------------------------------------
-# The fake server
-
-
-class RpcError(Exception):
-    def __init__(self, code, message, data=None):
-        super().__init__(message)
-        self.code, self.message, self.data = code, message, data
-
-
-CLOSE = object()   # handler result: close the connection without replying
-HANDLED = object() # handler result: the handler replied (or not) itself
+pytestmark = pytest.mark.timeout(30)
 
 
 def wait_for(predicate, timeout=10.0, interval=0.01, what="condition"):
@@ -73,212 +51,6 @@ def wait_for(predicate, timeout=10.0, interval=0.01, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(interval)
-
-
-class Conn:
-    """The server side of one connection, as handlers see it."""
-
-    def __init__(self, handler):
-        self._handler = handler
-        self.closed = threading.Event()
-
-    def send(self, obj):
-        data = (obj if isinstance(obj, bytes) else json.dumps(obj).encode() + b"\n")
-        self._handler.wfile.write(data)
-        self._handler.wfile.flush()
-
-    def notify(self, method, params):
-        self.send({"jsonrpc": "2.0", "method": method, "params": params})
-
-    def wait_client_closed(self, timeout=20.0):
-        """Block until the client closes its end (reads and drops input)."""
-        sock = self._handler.connection
-        sock.settimeout(timeout)
-        try:
-            while sock.recv(4096):
-                pass
-        except OSError:
-            pass
-        self.closed.set()
-
-
-class _Handler(socketserver.StreamRequestHandler):
-    def handle(self):
-        fake = self.server.fake
-        fake._track(self.connection)
-        conn = Conn(self)
-        while True:
-            try:
-                line = self.rfile.readline()
-            except OSError:
-                return
-            if not line:
-                return
-            req = json.loads(line)
-            fake.requests.append(req)
-            method = req.get("method")
-            params = req.get("params", {})
-            handler = fake.handlers.get(method)
-            try:
-                if handler is None:
-                    raise RpcError(protocol.METHOD_NOT_FOUND, f"no method {method}")
-                value = handler(params, conn) if callable(handler) else handler
-            except RpcError as e:
-                conn.send({"jsonrpc": "2.0", "id": req["id"],
-                           "error": {"code": e.code, "message": e.message, "data": e.data}})
-                continue
-            if value is CLOSE:
-                return
-            if value is HANDLED:
-                if conn.closed.is_set():
-                    return
-                continue
-            conn.send({"jsonrpc": "2.0", "id": req["id"], "result": value})
-
-
-class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
-    block_on_close = False
-
-
-class FakeServer:
-    def __init__(self, path):
-        self.path = str(path)
-        self.requests: list[dict] = []
-        self.handlers: dict = {}
-        self._socks: list[socket.socket] = []
-        self._server = _Server(self.path, _Handler)
-        self._server.fake = self
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-
-    def _track(self, sock):
-        self._socks.append(sock)
-
-    def on(self, method, value=None, *, error=None):
-        """Answer ``method`` with ``value`` (a value, or a callable
-        ``(params, conn) -> value``), or with ``error=(code, message, data)``."""
-        if error is not None:
-            def raise_error(params, conn, error=error):
-                raise RpcError(*error)
-            self.handlers[method] = raise_error
-        else:
-            self.handlers[method] = value
-        return self
-
-    def methods(self):
-        return [r["method"] for r in self.requests]
-
-    def last(self, method):
-        for r in reversed(self.requests):
-            if r["method"] == method:
-                return r
-        raise AssertionError(f"no {method} request among {self.methods()}")
-
-    def stop(self):
-        self._server.shutdown()
-        for s in self._socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self._server.server_close()
-        self._thread.join(5)
-
-
-PROCS = [
-    {"name": "web", "group": "web", "state": "running", "pid": 123, "exitstatus": None,
-     "since": 1700000000.0, "uptime": 62.0, "restarts": 0, "description": "pid 123, uptime 0:01:02"},
-    {"name": "worker_10", "group": "worker", "state": "exited", "pid": None, "exitstatus": 3,
-     "since": 1700000001.0, "uptime": None, "restarts": 2, "description": "exited with code 3, unexpected"},
-    {"name": "db", "group": "db", "state": "starting", "pid": 99, "exitstatus": None,
-     "since": 1700000002.0, "uptime": 0.5, "restarts": 0, "description": "pid 99, uptime 0:00:00"},
-]
-NAMES = ["web", "worker", "worker_10", "db", "worker:*"]
-
-
-def _status(params, conn):
-    names = params.get("names")
-    if not names or names == ["all"]:
-        return PROCS
-    known = {p["name"]: p for p in PROCS}
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise RpcError(protocol.NO_SUCH_NAME, f"no such process: {unknown[0]}")
-    return [known[n] for n in names]
-
-
-def _action(message):
-    def handle(params, conn):
-        names = params["names"]
-        if "nope" in names:
-            raise RpcError(protocol.NO_SUCH_NAME, "no such process: nope")
-        return [{"name": n, "ok": n != "broken", "state": "running" if n != "broken" else "fatal",
-                 "pid": 5 if n != "broken" else None,
-                 "message": message if n != "broken" else
-                 "ERROR (spawn error: [Errno 2] No such file or directory: 'nope')"}
-                for n in names]
-    return handle
-
-
-def _pid(params, conn):
-    if "name" not in params:
-        return {"pid": 4242}
-    if params["name"] == "worker":
-        return {"pids": [{"name": "worker_0", "pid": 7}, {"name": "worker_1", "pid": None}]}
-    return {"pids": [{"name": params["name"], "pid": 123}]}
-
-
-def _wait(params, conn):
-    names = params["names"]
-    if "db" in names:
-        raise RpcError(protocol.NOT_IN_STATE, "timed out: db is not running",
-                       [PROCS[2]])
-    return [dict(p, state=params.get("state", "running")) for p in PROCS if p["name"] in names]
-
-
-def default_handlers(fake: FakeServer) -> FakeServer:
-    fake.on("version", {"version": "0.1.0", "pid": 4242, "python": "3.11.7"})
-    fake.on("state", {"state": "running", "pid": 4242, "since": 1700000000.0, "config": None})
-    fake.on("status", _status)
-    fake.on("names", NAMES)
-    fake.on("start", _action("started"))
-    fake.on("stop", _action("stopped"))
-    fake.on("restart", _action("restarted"))
-    fake.on("signal", _action("signalled"))
-    fake.on("pid", _pid)
-    fake.on("reload", {"added": ["new"], "removed": ["old"], "changed": []})
-    fake.on("wait", _wait)
-    fake.on("tail", lambda p, c: {"lines": [f"line {i}" for i in range(p.get("lines", 10))]})
-    return fake
-
-
-@pytest.fixture
-def sockdir():
-    # A short folder: AF_UNIX paths are limited to 108 bytes, tmp_path can be longer.
-    path = tempfile.mkdtemp(prefix="sctl-", dir="/tmp")
-    yield Path(path)
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def server_factory(sockdir):
-    servers = []
-
-    def make(name="superd.sock", defaults=True):
-        fake = FakeServer(sockdir / name)
-        servers.append(fake)
-        return default_handlers(fake) if defaults else fake
-
-    yield make
-    for fake in servers:
-        fake.stop()
-
-
-@pytest.fixture
-def server(server_factory):
-    return server_factory()
 
 
 @pytest.fixture
@@ -303,19 +75,6 @@ def superctl(*args, input=None, env_extra=None):
     result = make_runner().invoke(ctl.cli, list(args), input=input, env=env_extra,
                                   prog_name="superctl", catch_exceptions=False)
     return result
-
-
-def sub_env(home, **extra):
-    e = {k: v for k, v in os.environ.items() if k not in ("SUPERD_SOCKET", "SUPERD_CONFIG")}
-    e["PYTHONPATH"] = str(ROOT) + os.pathsep + e.get("PYTHONPATH", "")
-    e["HOME"] = str(home)
-    e.update(extra)
-    return e
-
-
-def run_superctl(*args, cwd, **env_extra):
-    return subprocess.run([PYTHON, "-m", "supervisor.cli.superctl", *args], cwd=cwd, env=sub_env(cwd, **env_extra),
-                          capture_output=True, text=True, timeout=20)
 
 
 # --------------------------------------------------------------------------
@@ -429,40 +188,6 @@ def test_unreachable_refused(sockdir):
         s.close()
 
 
-def test_unreachable_permission_denied(server, sockdir):
-    if os.geteuid() != 0:
-        os.chmod(server.path, 0)
-        with pytest.raises(Unreachable) as info:
-            Client(server.path).state()
-        assert info.value.exit_code == 7
-        assert "Permission denied" in str(info.value)
-        return
-    # root ignores file modes: ask as nobody, who cannot enter the 0700 folder.
-    # (A forked child: the venv's python may live where nobody cannot run it.)
-    rfd, wfd = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - runs in the child
-        try:
-            os.close(rfd)
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-            try:
-                Client(server.path).state()
-                msg = "connected"
-            except Unreachable as e:
-                msg = f"{e.exit_code} {e}"
-            os.write(wfd, msg.encode())
-        finally:
-            os._exit(0)
-    os.close(wfd)
-    with os.fdopen(rfd, "rb") as f:
-        msg = f.read().decode()
-    os.waitpid(child, 0)
-    assert msg == f"7 cannot reach superd at {server.path}: Permission denied"
-    assert server.requests == []
-
-
 def test_unreachable_when_server_closes_mid_call(server):
     server.on("status", lambda p, c: CLOSE)
     c = Client(server.path)
@@ -573,24 +298,9 @@ def test_shutdown_when_already_shutting_down_still_waits(server):
         c.shutdown(wait=False)
 
 
-def _follow_handler(state):
-    def tail(params, conn):
-        req_id = state["server"].requests[-1]["id"]
-        conn.send({"jsonrpc": "2.0", "id": req_id, "result": {"lines": ["old 1", "old 2\n"]}})
-        conn.notify("tail", {"lines": ["new 1"]})
-        conn.notify("other", {"x": 1})
-        conn.notify("tail", {"lines": ["new 2", "new 3"]})
-        if state.get("close"):
-            return CLOSE
-        conn.wait_client_closed()
-        state["client_closed"] = True
-        return HANDLED
-    return tail
-
-
 def test_follow_yields_lines_then_closes(server):
     state = {"server": server}
-    server.on("tail", _follow_handler(state))
+    server.on("tail", follow_handler(state))
     c = Client(server.path)
     it = c.follow("web", "stderr", 2)
     got = [next(it) for _ in range(5)]
@@ -603,7 +313,7 @@ def test_follow_yields_lines_then_closes(server):
 
 def test_follow_raises_unreachable_when_superd_goes(server):
     state = {"server": server, "close": True}
-    server.on("tail", _follow_handler(state))
+    server.on("tail", follow_handler(state))
     it = Client(server.path).follow("web")
     got = []
     with pytest.raises(Unreachable):
@@ -621,28 +331,6 @@ def test_follow_unknown_name(server):
 def test_follow_missing_socket_fails_at_once(sockdir):
     with pytest.raises(Unreachable):
         Client(str(sockdir / "none.sock")).follow("web")
-
-
-def _imported(module):
-    code = ("import sys, " + module + "; "
-            "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('click', 'psutil', 'asyncio', 'supervisor'))))")
-    out = subprocess.run([PYTHON, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=20,
-                         env=sub_env(ROOT), check=True).stdout.split()
-    return set(out)
-
-
-def test_client_imports_only_the_stdlib():
-    assert _imported("supervisor.client") == {
-        "supervisor", "supervisor.client", "supervisor.control", "supervisor.control.client",
-        "supervisor.control.connection", "supervisor.control.errors", "supervisor.control.protocol"}
-
-
-def test_ctl_import_is_light():
-    mods = _imported("supervisor.cli.superctl")
-    assert not {m for m in mods if m.split(".")[0] in ("psutil", "asyncio")}
-    assert not {m for m in mods if m.startswith("supervisor.config")}  # read lazily, only to find the socket
-    assert "click.shell_completion" not in mods
 
 
 # --------------------------------------------------------------------------
@@ -819,14 +507,8 @@ def test_help_everywhere(env):
 # Socket resolution: -s > $SUPERD_SOCKET > config
 
 
-def _config(dirpath: Path, socket_path: str, name="superd.toml") -> Path:
-    cfg = dirpath / name
-    cfg.write_text(f'[superd]\nsocket = "{socket_path}"\n\n[program.web]\ncommand = ["true"]\n')
-    return cfg
-
-
 def test_resolve_socket_order(sockdir, env):
-    cfg = _config(sockdir, "from-config.sock")
+    cfg = config_file(sockdir, "from-config.sock")
     assert ctl.resolve_socket("/a.sock", str(cfg), {"SUPERD_SOCKET": "/b.sock"}) == "/a.sock"
     assert ctl.resolve_socket(None, str(cfg), {"SUPERD_SOCKET": "/b.sock"}) == "/b.sock"
     # Relative to the config file's folder.
@@ -848,82 +530,6 @@ def test_resolve_socket_bad_config_exits_2(sockdir, env):
     assert str(bad) in r.stderr
     r = superctl("-c", str(sockdir / "missing.toml"), "status")
     assert r.exit_code == 2
-
-
-def test_socket_resolution_subprocess(server_factory, sockdir):
-    a = server_factory("a.sock")
-    b = server_factory("b.sock")
-    c = server_factory("c.sock")
-    cfg = _config(sockdir, "c.sock", name="other.toml")
-    # -s wins over $SUPERD_SOCKET and -c
-    r = run_superctl("-s", a.path, "-c", str(cfg), "state", cwd=sockdir, SUPERD_SOCKET=b.path)
-    assert (r.returncode, r.stdout, r.stderr) == (0, "running\n", "")
-    assert (a.methods(), b.methods(), c.methods()) == (["state"], [], [])
-    # $SUPERD_SOCKET wins over -c
-    r = run_superctl("-c", str(cfg), "state", cwd=sockdir, SUPERD_SOCKET=b.path)
-    assert r.returncode == 0
-    assert (a.methods(), b.methods(), c.methods()) == (["state"], ["state"], [])
-    # then the config's socket (-c, then $SUPERD_CONFIG)
-    r = run_superctl("-c", str(cfg), "state", cwd=sockdir)
-    assert r.returncode == 0
-    r = run_superctl("state", cwd=sockdir, SUPERD_CONFIG=str(cfg))
-    assert r.returncode == 0
-    assert c.methods() == ["state", "state"]
-
-
-def test_subprocess_exit_codes(server, sockdir):
-    r = run_superctl("-s", server.path, "status", "web", cwd=sockdir)
-    assert (r.returncode, r.stdout) == (0, "web   RUNNING    pid 123, uptime 0:01:02\n")
-    r = run_superctl("-s", server.path, "status", cwd=sockdir)
-    assert r.returncode == 3
-    r = run_superctl("-s", server.path, "start", "broken", cwd=sockdir)
-    assert r.returncode == 1
-    r = run_superctl("-s", server.path, "stop", "nope", cwd=sockdir)
-    assert (r.returncode, r.stderr) == (4, "superctl: no such process: nope\n")
-    r = run_superctl("-s", server.path, "stop", cwd=sockdir)
-    assert r.returncode == 2
-    missing = str(sockdir / "missing.sock")
-    r = run_superctl("-s", missing, "state", cwd=sockdir)
-    assert (r.returncode, r.stdout) == (7, "")
-    assert r.stderr == f"superctl: cannot reach superd at {missing}: No such file or directory\n"
-
-
-def test_tail_follow_ctrl_c_exits_0(server, sockdir):
-    state = {"server": server}
-    server.on("tail", _follow_handler(state))
-    proc = subprocess.Popen([PYTHON, "-m", "supervisor.cli.superctl", "-s", server.path, "tail", "-f", "web"],
-                            cwd=sockdir, env=sub_env(sockdir), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        got = [proc.stdout.readline() for _ in range(5)]
-        assert got == ["old 1\n", "old 2\n", "new 1\n", "new 2\n", "new 3\n"]
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0
-    assert "Traceback" not in err
-    wait_for(lambda: state.get("client_closed"), what="the follow connection to close")
-
-
-def test_click_shell_completion_asks_the_daemon(server, sockdir):
-    def complete(words):
-        env = sub_env(sockdir, _SUPERCTL_COMPLETE="bash_complete",
-                      COMP_WORDS=" ".join(words), COMP_CWORD=str(len(words) - 1))
-        r = subprocess.run([PYTHON, "-m", "supervisor.cli.superctl"], cwd=sockdir, env=env,
-                           capture_output=True, text=True, timeout=20)
-        assert r.returncode == 0, r.stderr
-        return [line.split(",", 1)[1] for line in r.stdout.splitlines() if line]  # "type,value" lines
-
-    assert complete(["superctl", "-s", server.path, "restart", "wo"]) == ["worker", "worker:*", "worker_10"]
-    assert complete(["superctl", "-s", server.path, "stop", ""]) == sorted(NAMES + ["all"])
-    assert complete(["superctl", "-s", server.path, "tail", "w"]) == ["web", "worker", "worker:*", "worker_10"]
-    assert complete(["superctl", "sta"]) == ["status", "start", "state"]
-    assert server.methods() == ["names", "names", "names"]
-    # superd unreachable: no names, no error
-    assert complete(["superctl", "-s", str(sockdir / "x.sock"), "stop", "w"]) == []
 
 
 # --------------------------------------------------------------------------
@@ -962,37 +568,3 @@ def test_shell_reads_commands_from_a_pipe(server, env):
     assert r.stdout == "running\nweb   RUNNING    pid 123, uptime 0:01:02\n"
     assert r.stderr == "superctl: no such process: nope\nsuperctl: already in the shell\n"
     assert server.methods() == ["state", "status", "status"]
-
-
-def test_shell_with_a_real_pty(server, sockdir):
-    pexpect = pytest.importorskip("pexpect")
-    child = pexpect.spawn(PYTHON, ["-m", "supervisor.cli.superctl", "-s", server.path, "shell"],
-                          cwd=str(sockdir), env=sub_env(sockdir, TERM="dumb"),
-                          encoding="utf-8", timeout=10, dimensions=(24, 200))
-    try:
-        child.expect_exact("superd> ")
-        child.sendline("state")
-        child.expect_exact("running")
-        child.expect_exact("superd> ")
-        # Tab completes a program name fetched from the daemon.
-        child.send("status we\t")
-        child.expect_exact("web")
-        child.send("\r")
-        child.expect(r"web\s+RUNNING\s+pid 123")
-        child.expect_exact("superd> ")
-        # An error does not leave the shell.
-        child.sendline("status nope")
-        child.expect_exact("superctl: no such process: nope")
-        child.expect_exact("superd> ")
-        child.sendline("help")
-        child.expect_exact("restart")
-        child.expect_exact("superd> ")
-        child.sendeof()  # Ctrl-D
-        child.expect(pexpect.EOF)
-    finally:
-        child.close(force=True)
-    assert child.exitstatus == 0
-    assert ["status", "web"] in [[r["method"], *r.get("params", {}).get("names", [])] for r in server.requests]
-    assert "names" in server.methods()
-    history = (sockdir / ".superctl_history").read_text()
-    assert "status web" in history

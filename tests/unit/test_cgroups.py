@@ -1,0 +1,74 @@
+"""supervisor.daemon.cgroups without a cgroup: finding superd's cgroup v2 from
+/proc, the names it gives instances' cgroups, the inotify watcher (on plain
+files). The tracking itself, with real processes, is in
+tests/system/test_process_tracking.py and tests/privileged/test_cgroup_tracking.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from supervisor.daemon import cgroups
+
+pytestmark = pytest.mark.timeout(30)
+
+
+HYBRID_MOUNTS = """\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+"""
+
+
+@pytest.mark.parametrize("cgroup_file, mounts, expected", [
+    # a host with the hybrid layout: v2 next to the v1 controllers
+    ("4:memory:/x\n0::/user.slice/a b\n", HYBRID_MOUNTS, "/sys/fs/cgroup/unified/user.slice/a b"),
+    # pure v2, superd in the root (a container with its own cgroup namespace)
+    ("0::/\n", "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n", "/sys/fs/cgroup"),
+    # a bind mount of a subtree, with an escaped space in the mount point
+    ("0::/system.slice/superd.service\n",
+     "30 23 0:26 /system.slice /mnt/cg\\040x rw - cgroup2 cgroup2 rw\n", "/mnt/cg x/superd.service"),
+])
+def test_own_cgroup_is_found_from_proc(tmp_path, cgroup_file, mounts, expected):
+    (tmp_path / "cgroup").write_text(cgroup_file)
+    (tmp_path / "mountinfo").write_text(mounts)
+    assert cgroups.own_cgroup(str(tmp_path / "cgroup"), str(tmp_path / "mountinfo")) == expected
+
+
+@pytest.mark.parametrize("cgroup_file, mounts, reason", [
+    ("4:memory:/x\n", HYBRID_MOUNTS, "cgroup v1 only"),
+    ("0::/a\n", "31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n", "not mounted"),
+    ("0::/../outside\n", HYBRID_MOUNTS, "outside its cgroup namespace"),
+])
+def test_no_usable_cgroup_v2_says_why(tmp_path, cgroup_file, mounts, reason):
+    (tmp_path / "cgroup").write_text(cgroup_file)
+    (tmp_path / "mountinfo").write_text(mounts)
+    with pytest.raises(cgroups.Unusable, match=reason):
+        cgroups.own_cgroup(str(tmp_path / "cgroup"), str(tmp_path / "mountinfo"))
+
+
+def test_cgroup_names_never_look_like_interface_files():
+    assert cgroups.name_for("web_0") == "web_0"
+    assert cgroups.name_for("memory.max") == "prog-memory.max"
+
+
+def test_watcher_reports_each_changed_cgroup_once_per_read(tmp_path):
+    changed: list[str] = []
+    watcher = cgroups.Watcher(changed.append)
+    try:
+        for name in ("a", "b"):
+            (tmp_path / name).mkdir()
+            (tmp_path / name / "cgroup.events").write_text("populated 1\n")
+            watcher.add(str(tmp_path / name))
+        watcher.read()
+        assert changed == []
+        for _ in range(3):
+            (tmp_path / "b" / "cgroup.events").write_text("populated 0\n")
+        watcher.read()
+        assert changed == [str(tmp_path / "b")]
+        watcher.discard(str(tmp_path / "b"))
+        (tmp_path / "b" / "cgroup.events").write_text("populated 1\n")
+        watcher.read()
+        assert changed == [str(tmp_path / "b")]
+    finally:
+        watcher.close()

@@ -1,0 +1,43 @@
+"""What the shipped Kubernetes and systemd examples say fits superd: the grace
+period outlasts preStop plus shutdown_timeout, the embedded config parses, the
+unit waits long enough. (tests/system/test_examples.py runs the examples.)
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def test_kubernetes_example_budget_and_embedded_config():
+    """preStop + shutdown_timeout must fit inside terminationGracePeriodSeconds."""
+    import re
+    import textwrap
+
+    from supervisor import config as cfg
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    text = (REPO / "examples/kubernetes/deployment.yaml").read_text()
+    grace = int(re.search(r"terminationGracePeriodSeconds: (\d+)", text).group(1))
+    pre_stop = int(re.search(r'command: \["sleep", "(\d+)"\]', text).group(1))
+    block = text.split("superd.toml: |\n", 1)[1]
+    embedded = textwrap.dedent(block)
+    parsed = cfg.parse(tomllib.loads(embedded), None, {})
+    assert pre_stop + parsed.daemon.shutdown_timeout < grace
+    assert {p.name for p in parsed.programs} == {"web", "worker"}
+
+
+def test_systemd_unit_outlasts_the_shutdown_timeout():
+    import re
+
+    unit = (REPO / "examples/systemd/superd.service").read_text()
+    assert "Type=notify" in unit and "KillMode=mixed" in unit and "ExecReload=/bin/kill -HUP $MAINPID" in unit
+    stop = int(re.search(r"^TimeoutStopSec=(\d+)", unit, re.M).group(1))
+    assert stop > 25  # superd's default shutdown_timeout
