@@ -15,7 +15,8 @@ import time
 spool = os.environ.get("SPOOL", "/tmp/superd-demo")
 job_seconds = float(os.environ.get("JOB_SECONDS", "3"))
 me = os.environ.get("SUPERD_PROCESS_NAME", f"worker-{os.getpid()}")
-incoming, done = os.path.join(spool, "incoming"), os.path.join(spool, "done")
+run = os.path.join(spool, f"run-{os.getppid()}")  # this superd's queue (see producer.py)
+incoming, done = os.path.join(run, "incoming"), os.path.join(run, "done")
 os.makedirs(incoming, exist_ok=True)
 os.makedirs(done, exist_ok=True)
 
@@ -44,7 +45,7 @@ signal.signal(signal.SIGINT, request_stop)
 def take_job():
     """Claim the oldest job by renaming it: only one worker can win it."""
     for name in sorted(os.listdir(incoming)):
-        mine = os.path.join(spool, f"{name}.{me}")
+        mine = os.path.join(run, f"{name}.{me}")
         try:
             os.rename(os.path.join(incoming, name), mine)
         except FileNotFoundError:

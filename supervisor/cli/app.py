@@ -13,6 +13,29 @@ from ..control import protocol
 from ..control.client import Client
 
 ENV_SOCKET = "SUPERD_SOCKET"
+ENV_TIMEOUT = "SUPERCTL_TIMEOUT"
+#: How long superctl waits for superd's reply to a request that answers at once.
+REPLY_TIMEOUT = 30.0
+#: ... to one that waits by design (start, stop, restart, reload, shutdown)
+#: without a --timeout of its own; with one, that plus :data:`REPLY_MARGIN`.
+WAITING_TIMEOUT = 3600.0
+REPLY_MARGIN = 30.0
+
+
+def reply_timeout(environ=os.environ) -> float:
+    """:data:`REPLY_TIMEOUT`, or ``$SUPERCTL_TIMEOUT`` seconds."""
+    try:
+        value = float(environ.get(ENV_TIMEOUT, REPLY_TIMEOUT))
+    except ValueError:
+        raise ConfigProblem(f"${ENV_TIMEOUT} must be a number of seconds") from None
+    if not 0 < value < 1e9:
+        raise ConfigProblem(f"${ENV_TIMEOUT} must be a number of seconds > 0")
+    return value
+
+
+def waiting_timeout(timeout: float | None) -> float:
+    """The reply timeout of a command that waits (``timeout``: its --timeout)."""
+    return WAITING_TIMEOUT if timeout is None else timeout + REPLY_MARGIN
 
 
 class ConfigProblem(click.ClickException):
@@ -27,29 +50,13 @@ class ConfigProblem(click.ClickException):
 def resolve_socket(socket_path: str | None, config_file: str | None, environ=os.environ) -> str:
     """The socket to talk to: ``-s``, then ``$SUPERD_SOCKET``, then the
     ``socket`` of the config file (``-c``, else the one superd would find),
-    else the default socket path."""
-    if socket_path:
-        return socket_path
-    env = environ.get(ENV_SOCKET)
-    if env:
-        return env
+    else the default socket path (the Python client's own default too)."""
+    from ..control.locate import SocketNotFound, find_socket
+
     try:
-        from .. import config  # lazily: keeps --help and the fast path light
-    except ImportError as exc:  # pragma: no cover - only before config.py exists
-        raise ConfigProblem(f"cannot work out the socket path ({exc}); use -s or ${ENV_SOCKET}") from None
-    path = config_file
-    try:
-        if not path:
-            path = config.find_config_file(None, environ)
-        if not path:
-            return str(config.default_paths(environ=environ)["socket"])
-        socket_path = str(config.read_socket_path(path, environ))
-    except Exception as exc:  # the config module's own errors
-        where = f" from {path}" if path and str(path) not in str(exc) else ""
-        raise ConfigProblem(f"cannot read the socket path{where}: {exc}") from None
-    if not socket_path:
-        raise ConfigProblem(f"{path} sets no control socket (socket = \"\"); use -s")
-    return socket_path
+        return find_socket(socket_path, config_file, environ)
+    except SocketNotFound as exc:
+        raise ConfigProblem(exc.message) from None
 
 
 class App:
@@ -68,4 +75,8 @@ class App:
         return self._socket
 
     def client(self, **kwargs) -> Client:
+        """A client whose every reply must come within :data:`REPLY_TIMEOUT`
+        seconds unless the command says otherwise (a stopped or wedged superd
+        must not hang superctl)."""
+        kwargs.setdefault("timeout", reply_timeout())
         return Client(self.socket_path, **kwargs)

@@ -97,7 +97,11 @@ class Shell(cmd.Cmd):
         except ValueError as exc:
             error(str(exc))
             return False
-        if args:
+        if args and not args[0].startswith("-") and args[0] not in self.group.commands:
+            # One line, not click's usage of the whole group.
+            error(f"unknown command: {args[0]} (try help)")
+            self.last_exit = 2
+        elif args:
             self.run_args(args)
         return False
 

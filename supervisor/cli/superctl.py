@@ -97,11 +97,21 @@ def status(ctx: click.Context, names: tuple[str, ...], as_json: bool) -> None:
         ctx.exit(protocol.EXIT_NOT_IN_STATE)
 
 
+#: A start, stop or restart that takes longer than this many seconds prints
+#: its steps (on stderr) as superd reports them; a quicker one only its results.
+PROGRESS_AFTER = 1.0
+
+
+def _progress(step: dict) -> None:
+    click.echo(f"{step.get('name')}: {step.get('step')}", err=True)
+
+
 def _action(ctx: click.Context, method: str, names: tuple[str, ...], no_wait: bool, timeout: float | None,
             **extra: bool) -> None:
     reply = reply_timeout() if no_wait else waiting_timeout(timeout)
     with _app(ctx).client(timeout=reply) as client:
-        results = getattr(client, method)(list(names), wait=not no_wait, timeout=timeout, **extra)
+        results = getattr(client, method)(list(names), wait=not no_wait, timeout=timeout,
+                                          progress=_progress, progress_after=PROGRESS_AFTER, **extra)
     if not print_results(results):
         ctx.exit(protocol.EXIT_FAILED)
 

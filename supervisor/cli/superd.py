@@ -65,6 +65,10 @@ def run(cfg: configuration.Config, *, single: bool = False) -> int:
         from ..control.server import ControlServer, ServerError
 
         supervisor.server = ControlServer(supervisor)
+    if getattr(cfg, "http", None) is not None:
+        from ..http.server import HttpServer  # h11 and the XML-RPC code only with [http]
+
+        supervisor.http = HttpServer(supervisor)
     try:
         return asyncio.run(supervisor.run())
     except KeyboardInterrupt:  # pragma: no cover - signals are handled by the loop
@@ -72,13 +76,21 @@ def run(cfg: configuration.Config, *, single: bool = False) -> int:
     except Exception as exc:
         from ..daemon.runstate import Locked
 
-        if isinstance(exc, Locked) or (cfg.daemon.socket and isinstance(exc, ServerError)):
+        if isinstance(exc, Locked) or (cfg.daemon.socket and isinstance(exc, ServerError)) \
+                or type(exc).__name__ == "HttpError":
             log.error("%s", exc)
         else:
             log.exception("internal failure: %s", exc)
         return EXIT_INTERNAL
     finally:
         ownlog.close()
+
+
+def _show_man(ctx: click.Context, page: Optional[str]) -> None:
+    if page is not None and not ctx.resilient_parsing:
+        from .man import show
+
+        ctx.exit(show(page))
 
 
 def _fail(message: str) -> "NoReturn":  # type: ignore[name-defined]
@@ -111,6 +123,9 @@ def _fail(message: str) -> "NoReturn":  # type: ignore[name-defined]
     metavar="PATH",
     help="Serve the control socket at PATH (overrides the config's socket; single-program mode has none without it).",
 )
+@click.option("--man", "man_page", metavar="PAGE", is_eager=True, expose_value=False,
+              callback=lambda ctx, _param, value: _show_man(ctx, value),
+              help="Show a man page: superd, superctl or superd.toml.")
 @click.version_option(__version__, "-V", "--version", prog_name="superd")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="[-- COMMAND ARG...]")
 def cli(
@@ -151,10 +166,19 @@ def cli(
         click.echo(f"superd: invalid config:\n{exc}", err=True)
         sys.exit(EXIT_USAGE)
     if check:
-        for warning in cfg.warnings:
+        from ..config.diagnose import diagnose
+
+        found, warned = diagnose(cfg)
+        for warning in (*cfg.warnings, *map(str, warned)):
             click.echo(f"superd: warning: {warning}", err=True)
+        if found:
+            click.echo(f"superd: the config is valid, but a run would fail:\n{configuration.ConfigError(found)}",
+                       err=True)
+            sys.exit(EXIT_USAGE)
         where = cfg.path or "command line"
-        click.echo(f"{where}: ok ({len(cfg.programs)} programs, {len(cfg.instances)} processes)")
+        programs, processes = len(cfg.programs), len(cfg.instances)
+        click.echo(f"{where}: ok ({programs} program{'s' * (programs != 1)}, "
+                   f"{processes} process{'es' * (processes != 1)})")
         from ..daemon.tracking import describe
 
         click.echo(f"process tracking: {describe(cfg.daemon.cgroups)}")
@@ -162,6 +186,8 @@ def cli(
     overrides = {}
     if log_level:
         overrides["log_level"] = log_level
+    elif command:  # an init says nothing unless something is wrong: --log-level info for the rest
+        overrides["log_level"] = "warning"
     if socket_path and not command:
         overrides["socket"] = os.path.abspath(socket_path)
     if overrides:
@@ -175,6 +201,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         from ..migrate import main as import_supervisord
 
         sys.exit(import_supervisord(args[1:]))
+    if "--" in args and args.index("--") == len(args) - 1:
+        # click would drop the empty command and look for a config file instead.
+        _fail("-- must be followed by the command to run: superd [OPTIONS] -- COMMAND [ARG...]")
     cli.main(args=args, prog_name="superd")
 
 

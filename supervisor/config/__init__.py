@@ -23,13 +23,14 @@ from .loader import load, parse, single_program
 from .model import (EXEC_INTERVAL, EXEC_TIMEOUT, TCP_INTERVAL, TCP_TIMEOUT, Config, DaemonSettings, Dependency,
                     InstanceConfig, ProgramConfig, ReadyCheck)
 from .problems import ConfigError, Invalid, Problem
+from .sockets import SocketConfig
 from .tables import RESERVED_NAMES
 
 __all__ = [
     "CONFIG_SEARCH_PATH", "DAEMON_KEYS", "EXEC_INTERVAL", "EXEC_TIMEOUT", "PROGRAM_KEYS", "RESERVED_NAMES",
     "SOCKET_PATH_MAX", "STREAM_WORDS", "TCP_INTERVAL", "TCP_TIMEOUT",
     "Autorestart", "Config", "ConfigError", "DaemonSettings", "Dependency", "InstanceConfig", "Invalid",
-    "Problem", "ProgramConfig", "ReadyCheck", "StopStep",
+    "Problem", "ProgramConfig", "ReadyCheck", "SocketConfig", "StopStep",
     "default_paths", "expand", "find_config_file", "load", "parse", "parse_signal", "parse_size",
     "parse_tcp_target", "read_socket_path", "single_program", "tomllib",
 ]

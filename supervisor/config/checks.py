@@ -145,7 +145,29 @@ def command(value: Any) -> tuple[str, ...]:
         argv = ()
     if not argv or not argv[0]:
         raise expected("a non-empty array of strings, or a command string", value)
+    _fits_exec(argv)
     return argv
+
+
+#: The kernel's limit on one argument or environment string (MAX_ARG_STRLEN), NUL included.
+MAX_ARG_STRLEN = 32 * 4096
+
+
+def _fits_exec(argv: tuple[str, ...]) -> None:
+    """An argv the kernel would refuse at exec (E2BIG) is refused now, not at start."""
+    sizes = [len(arg.encode("utf-8", "surrogateescape")) + 1 for arg in argv]
+    longest = max(sizes)
+    if longest > MAX_ARG_STRLEN:
+        raise Invalid(f"argument {sizes.index(longest)} is {longest - 1} bytes long: "
+                      f"the kernel takes at most {MAX_ARG_STRLEN - 1}")
+    try:
+        limit = os.sysconf("SC_ARG_MAX")
+    except (ValueError, OSError):  # pragma: no cover
+        return
+    total = sum(sizes) + 8 * len(sizes)  # the strings and their pointers
+    if limit > 0 and total > limit:
+        raise Invalid(f"the command's arguments take {total} bytes: more than the system's "
+                      f"limit for arguments and environment ({limit} bytes, ARG_MAX)")
 
 
 def environment(value: Any) -> tuple[tuple[str, str], ...]:

@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from .model import Config, DaemonSettings, InstanceConfig
+from .sockets import changed_sockets
 
 #: Daemon settings that only take effect when superd starts again.
 RESTART_ONLY = ("socket", "socket_mode", "socket_group", "run_dir", "cgroups")
@@ -43,9 +44,11 @@ def compare(old: Config, new: Config) -> Difference:
     added = tuple(name for name in after if name not in before)
     removed = tuple(name for name in before if name not in after)
     changed, unchanged = [], []
+    rebound = changed_sockets(old.sockets, new.sockets)  # their programs restart on the new socket
     for name, instance in after.items():
         if name in before:
-            (changed if _shape(before[name]) != _shape(instance) else unchanged).append(name)
+            (changed if _shape(before[name]) != _shape(instance) or rebound.intersection(instance.program.sockets)
+             else unchanged).append(name)
     return Difference(added, removed, tuple(changed), tuple(unchanged), daemon_changes(old.daemon, new.daemon))
 
 

@@ -35,7 +35,8 @@ def default_paths(uid: int | None = None, environ: Mapping[str, str] | None = No
         return {"socket": "/run/superd.sock", "run_dir": "/run/superd", "logs_dir": "/var/log/superd"}
     base = environ.get("XDG_RUNTIME_DIR", "")
     if not os.path.isabs(base):
-        base = f"/tmp/superd-{uid}"
+        from .rundir import USER_TMP_BASE  # made 0700 and checked by daemon.private
+        base = USER_TMP_BASE.format(uid=uid)
     return {"socket": f"{base}/superd.sock", "run_dir": f"{base}/superd",
             "logs_dir": f"{base}/superd/logs"}
 
@@ -55,7 +56,10 @@ def read_toml(path: str, problems: list[Problem]) -> dict[str, Any] | None:
     except UnicodeDecodeError as e:
         problems.append(Problem(path, "", f"not UTF-8 text: {e}"))
     except tomllib.TOMLDecodeError as e:
-        problems.append(Problem(path, "", f"invalid TOML: {e}"))
+        from .suggest import supervisord_hint
+        with open(path, encoding="utf-8", errors="replace") as f:
+            hint = supervisord_hint(f.read())
+        problems.append(Problem(path, "", f"invalid TOML: {e}{hint}"))
     return None
 
 

@@ -16,8 +16,11 @@ from dataclasses import replace
 from ..core.stopping import StopStep
 from .files import absolute
 from .keys import STREAM_WORDS, parse_tcp_target
+from .envfile import EnvFileError, read_env_files
 from .model import InstanceConfig, ProgramConfig
+from .probes import expand_check
 from .problems import Invalid, Problem, dotted, quote
+from .sockets import fd_variables
 
 _REF_RE = re.compile(r"\$\$|\$\{(?P<body>[^}]*)\}|\$\{")
 _BODY_RE = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>.*))?", re.DOTALL)
@@ -47,13 +50,22 @@ def expand(text: str, variables: Mapping[str, str]) -> str:
     return _REF_RE.sub(replace, text)
 
 
+def env_file_paths(paths: tuple[str, ...], x, base: str) -> tuple[tuple[str, bool], ...]:
+    """``env_file`` entries as (absolute path, optional), ${} expanded."""
+    files = []
+    for i, path in enumerate(paths):
+        optional = path.startswith("-")
+        files.append((absolute(x(path[1:] if optional else path, f"env_file[{i}]"), base), optional))
+    return tuple(files)
+
+
 def build_instance(program: ProgramConfig, num: int, base: str, environ: Mapping[str, str],
                    problems: list[Problem]) -> InstanceConfig:
     """Process ``num`` of ``program``, with ${} expanded and paths made absolute."""
     name = program.name if program.numprocs == 1 else f"{program.name}_{num}"
     # A view, not a copy of the whole environment for every instance.
     variables = ChainMap({"SUPERD_PROCESS_NAME": name, "SUPERD_PROCESS_NUM": str(num),
-                          "SUPERD_GROUP": program.name}, environ)
+                          "SUPERD_GROUP": program.name, **fd_variables(program.sockets)}, environ)
     where = f"program.{dotted(program.name)}"
 
     def x(text: str, key: str, required: bool = True) -> str:
@@ -74,16 +86,17 @@ def build_instance(program: ProgramConfig, num: int, base: str, environ: Mapping
     def argv(command: tuple[str, ...], key: str) -> tuple[str, ...]:
         return tuple(x(arg, f"{key}[{i}]", required=i == 0) for i, arg in enumerate(command))
 
-    ready = program.ready
-    if ready is not None and ready.kind == "tcp":
+    def report(key: str, message: str) -> None:
+        problems.append(Problem(program.source, f"{where}.{key}", message))
+
+    ready, alive = (None if c is None else expand_check(c, x, argv, parse_tcp_target, report)
+                    for c in (program.ready, program.alive))
+    files = env_file_paths(program.env_file, x, base)
+    if files:
         try:
-            host, port = parse_tcp_target(x(ready.target, ready.key))
-        except Invalid as e:
-            problems.append(Problem(program.source, f"{where}.{ready.key}", str(e)))
-            host, port = "", 0
-        ready = replace(ready, host=host, port=port)
-    elif ready is not None and ready.kind == "exec":
-        ready = replace(ready, command=argv(ready.command, "ready.exec"))
+            read_env_files(files)
+        except EnvFileError as e:
+            report("env_file", str(e))
     steps = program.stop_sequence
     if program.stop_command:
         steps = (StopStep(command=program.stop_command, wait=program.stopwaitsecs),
@@ -101,5 +114,6 @@ def build_instance(program: ProgramConfig, num: int, base: str, environ: Mapping
                           for key, value in program.environment),
         directory=None if program.directory is None else absolute(
             x(program.directory, "directory"), base),
-        stdout=output("stdout"), stderr=output("stderr"), ready=ready, stop_steps=steps)
+        stdout=output("stdout"), stderr=output("stderr"), ready=ready, stop_steps=steps,
+        alive=alive, env_files=files)
 

@@ -13,11 +13,17 @@ from typing import Any
 from ..core.policy import Autorestart
 from ..core.stopping import StopStep
 from .checks import (Check, array, boolean, choice, command, environment, group_exists, inline_table, integer,
-                     is_int, number, octal, parse_signal, parse_size, run_as, string, user_exists)
-from .model import EXEC_INTERVAL, EXEC_TIMEOUT, TCP_INTERVAL, TCP_TIMEOUT, Dependency, ReadyCheck
+                     number, octal, parse_signal, parse_size, run_as, string, user_exists)
+from .model import Dependency
+from .probes import alive_check, ready_check
+from .resources import RESOURCE_KEYS
+from .eventkeys import DAEMON_EVENT_KEYS, PROGRAM_EVENT_KEYS
 from .problems import Invalid, dotted, expected, quote
+from .sockets import PROGRAM_SOCKETS_KEY
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+#: Instances of one program at most (a typo of a few zeros must not cost minutes and gigabytes).
+MAX_NUMPROCS = 10_000
 LOG_FORMATS = ("text", "json")
 
 
@@ -32,8 +38,8 @@ def _autorestart(value: Any) -> Autorestart:
     raise expected('true, false or "unexpected"', value)
 
 
-STREAM_WORDS = {"stdout": ("auto", "console", "null"),
-                "stderr": ("auto", "console", "null", "stdout")}
+STREAM_WORDS = {"stdout": ("auto", "console", "null", "inherit"),
+                "stderr": ("auto", "console", "null", "stdout", "inherit")}
 
 
 def _stream(stream: str) -> Check:
@@ -51,37 +57,6 @@ def _stream(stream: str) -> Check:
 
 def _exitcodes(value: Any) -> frozenset[int]:
     return frozenset(array(integer(0, 255), "an array of exit codes")(value))
-
-
-_READY_WHAT = ('"notify", "tcp:PORT", "tcp:HOST:PORT", { exec = "cmd", interval = 1, timeout = 5 } '
-               'or { tcp = "HOST:PORT", interval = 0.1, timeout = 1 }')
-_PROBE_KEYS: dict[str, Check] = {"interval": number(0, above=True), "timeout": number(0, above=True)}
-
-
-def _tcp_target(value: Any) -> str:
-    """A tcp readiness target as written: a port or "HOST:PORT" (checked once expanded)."""
-    if is_int(value):
-        return str(value)
-    return string(value)
-
-
-def _ready(value: Any) -> ReadyCheck:
-    """``ready``: how superd knows the program is ready (strings expanded later)."""
-    if isinstance(value, str):
-        if value.lower() == "notify":
-            return ReadyCheck("notify")
-        if value.lower().startswith("tcp:") and value[4:]:
-            return ReadyCheck("tcp", target=value[4:], interval=TCP_INTERVAL, timeout=TCP_TIMEOUT)
-        raise expected(_READY_WHAT, value)
-    if isinstance(value, dict) and "exec" in value:
-        values = inline_table(value, {"exec": command, **_PROBE_KEYS}, _READY_WHAT)
-        return ReadyCheck("exec", command=values["exec"], interval=values.get("interval", EXEC_INTERVAL),
-                          timeout=values.get("timeout", EXEC_TIMEOUT))
-    if isinstance(value, dict) and "tcp" in value:
-        values = inline_table(value, {"tcp": _tcp_target, **_PROBE_KEYS}, _READY_WHAT)
-        return ReadyCheck("tcp", target=values["tcp"], interval=values.get("interval", TCP_INTERVAL),
-                          timeout=values.get("timeout", TCP_TIMEOUT), key="ready.tcp")
-    raise expected(_READY_WHAT, value)
 
 
 def parse_tcp_target(text: str) -> tuple[str, int]:
@@ -154,6 +129,7 @@ DAEMON_KEYS: dict[str, Check] = {
     "logs_dir": _path,
     "include": array(_path, "an array of glob patterns"),
     "cgroups": choice("auto", "off"),
+    **DAEMON_EVENT_KEYS,
 }
 
 PROGRAM_KEYS: dict[str, Check] = {
@@ -162,7 +138,7 @@ PROGRAM_KEYS: dict[str, Check] = {
     "environment": environment,
     "user": run_as,
     "umask": octal("022"),
-    "numprocs": integer(1),
+    "numprocs": integer(1, MAX_NUMPROCS),
     "priority": integer(),
     "autostart": boolean,
     "autorestart": _autorestart,
@@ -180,10 +156,14 @@ PROGRAM_KEYS: dict[str, Check] = {
     "stdout_backups": integer(0),
     "stderr_maxbytes": parse_size,
     "stderr_backups": integer(0),
-    "ready": _ready,
+    "ready": ready_check,
     "ready_timeout": number(0, above=True),
     "depends_on": _depends_on,
     "stop_sequence": _stop_sequence,
     "stop_command": command,
+    "sockets": PROGRAM_SOCKETS_KEY,
+    "alive": alive_check,
+    **RESOURCE_KEYS,
+    **PROGRAM_EVENT_KEYS,
 }
 

@@ -17,9 +17,11 @@ from ..core.policy import Autorestart
 from .checks import number
 from .files import default_paths, included_files, read_toml
 from .graph import check_dependencies, check_names
+from .http import read_http
 from .instances import build_instance
 from .model import Config, DaemonSettings, InstanceConfig, ProgramConfig
 from .problems import ConfigError, Invalid, Problem, dotted
+from .sockets import check_program_sockets, read_sockets
 from .tables import RESERVED_NAMES, check_top_level, read_daemon, read_program
 
 def load(path: str, environ: Mapping[str, str] | None = None) -> Config:
@@ -42,7 +44,7 @@ def parse(data: dict[str, Any], path: str | None, environ: Mapping[str, str] | N
     problems: list[Problem] = []
     warnings: list[Problem] = []      # keys that change nothing
 
-    check_top_level(data, ("superd", "program"), path, problems)
+    check_top_level(data, ("superd", "program", "socket", "http"), path, problems)
     daemon_table = data.get("superd")
     daemon = read_daemon(daemon_table if isinstance(daemon_table, dict) else {},
                          base, path, environ, problems)
@@ -52,7 +54,7 @@ def parse(data: dict[str, Any], path: str | None, environ: Mapping[str, str] | N
     for included_file in included_files(daemon.include, path):
         included = read_toml(included_file, problems)
         if included is not None:
-            check_top_level(included, ("program",), included_file, problems)
+            check_top_level(included, ("program", "socket"), included_file, problems)
             sources.append((included_file, os.path.dirname(included_file), included))
 
     programs: dict[str, ProgramConfig] = {}
@@ -74,6 +76,9 @@ def parse(data: dict[str, Any], path: str | None, environ: Mapping[str, str] | N
                 programs[name] = program
 
     check_dependencies(programs, problems)
+    sockets = read_sockets(sources, problems)
+    http = read_http(data["http"], path, base, problems) if "http" in data else None
+    check_program_sockets(programs.values(), sockets, problems)
     instances = [build_instance(program, num, folders[program.name], environ, problems)
                  for program in sorted(programs.values(), key=lambda p: p.name)
                  for num in range(program.numprocs)]
@@ -84,7 +89,8 @@ def parse(data: dict[str, Any], path: str | None, environ: Mapping[str, str] | N
         path=path, daemon=daemon,
         programs=tuple(programs[name] for name in sorted(programs)),
         instances=tuple(sorted(instances, key=lambda i: (i.program.priority, i.group, i.num))),
-        warnings=tuple(map(str, warnings)))
+        warnings=tuple(map(str, warnings)), sockets=tuple(sockets[name] for name in sorted(sockets)),
+        http=http)
 
 
 def single_program(argv: Sequence[str], *, stopwaitsecs: float = 10, socket: str | None = None,

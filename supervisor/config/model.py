@@ -14,10 +14,14 @@ import shlex
 import signal
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..core.policy import Autorestart
 from ..core.stopping import StopStep
+
+if TYPE_CHECKING:
+    from .http import HttpSettings
+    from .sockets import SocketConfig
 
 __all__ = ["Autorestart", "Config", "DaemonSettings", "Dependency", "InstanceConfig", "ProgramConfig",
            "ReadyCheck", "StopStep"]
@@ -41,8 +45,12 @@ class ReadyCheck:
     host: str = ""
     port: int = 0
     key: str = field(default="ready", compare=False, repr=False)  # where it was written, for messages
+    path: str = "/"                    # http: the request path (target is the URL as written)
+    failures: int = 0                  # alive: consecutive failures that make it unhealthy
 
     def __str__(self) -> str:
+        if self.kind == "http":
+            return self.target
         if self.kind == "tcp":
             host = f"[{self.host}]" if ":" in self.host else self.host
             return f"tcp:{host}:{self.port}" if self.port else f"tcp:{self.target}"
@@ -79,6 +87,7 @@ class DaemonSettings:
     logs_dir: str
     include: tuple[str, ...] = ()      # absolute glob patterns
     cgroups: str = "auto"              # "auto": a cgroup v2 per program where usable; "off": never
+    log_timestamps: bool = False       # the programs' default: an RFC 3339 time before each captured line
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +127,29 @@ class ProgramConfig:
     depends_on: tuple[Dependency, ...] = ()  # programs this one waits for before it starts
     stop_sequence: tuple[StopStep, ...] = ()   # empty: the one step (stopsignal, stopwaitsecs)
     stop_command: tuple[str, ...] = ()  # run first when stopping, like systemd's ExecStop
+    sockets: tuple[str, ...] = ()      # [socket.NAME] tables it gets as fds 3, 4, ... (config.sockets)
+    # Restart policy, health, resources, environment files (config.resources, config.probes).
+    restart_delay: float = 0.0         # seconds before every automatic restart
+    restart_burst: int = 5             # automatic restarts within restart_interval before backing off
+    restart_interval: float = 10.0
+    restart_backoff_max: float = 30.0  # crash loop: 1 s, 2 s, 4 s ... up to this
+    alive: ReadyCheck | None = None    # a check while running; failing ones restart it
+    watchdog: float | None = None      # with ready = "notify": WATCHDOG=1 at least this often
+    memory_restart: int | None = None  # bytes
+    memory_max: int | None = None      # cgroup v2 memory.max (bytes)
+    cpu_max: float | None = None       # cgroup v2 cpu.max in CPUs
+    pids_max: int | None = None        # cgroup v2 pids.max
+    rlimits: tuple[tuple[str, int, int], ...] = ()  # (name, soft, hard); -1 is unlimited
+    nice: int | None = None
+    oom_score_adj: int | None = None
+    env_file: tuple[str, ...] = ()     # as written; "-" in front: optional
+    # Hooks, event listeners, timestamps (config.eventkeys, daemon.hooks, daemon.listeners).
+    before_start: tuple[str, ...] | None = None  # runs to completion before every start
+    after_stop: tuple[str, ...] | None = None    # runs after every stop or exit
+    hook_timeout: float = 30.0
+    log_timestamps: bool | None = None  # None: [superd] log_timestamps
+    events: tuple[str, ...] | None = None  # supervisord event types: an event listener
+    buffer_size: int = 10              # events waiting for a listener before the oldest is dropped
     source: str | None = None          # the file it came from
 
 
@@ -135,6 +167,8 @@ class InstanceConfig:
     stdout: str                  # "auto" | "console" | "null" | absolute path
     stderr: str                  # same, or "stdout"
     ready: ReadyCheck | None = None       # expanded, tcp host and port parsed
+    alive: ReadyCheck | None = None       # the same for the alive check
+    env_files: tuple[tuple[str, bool], ...] = ()  # (absolute path, optional)
     stop_steps: tuple[StopStep, ...] = ()  # expanded; empty: (stopsignal, stopwaitsecs)
 
     def stop_plan(self) -> tuple[StopStep, ...]:
@@ -155,6 +189,8 @@ class Config:
     programs: tuple[ProgramConfig, ...]     # by name
     instances: tuple[InstanceConfig, ...]   # by priority, then name (numbers in order)
     warnings: tuple[str, ...] = ()          # "FILE: KEY: message" for settings that do nothing
+    sockets: tuple["SocketConfig", ...] = ()  # [socket.NAME] tables, by name (config.sockets)
+    http: "HttpSettings | None" = None        # [http] (config.http); None without the table
 
     @cached_property
     def _index(self) -> tuple[dict[str, ProgramConfig], dict[str, InstanceConfig]]:

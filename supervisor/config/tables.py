@@ -17,9 +17,14 @@ from .files import SOCKET_PATH_MAX, absolute, default_paths
 from .keys import DAEMON_KEYS, PROGRAM_KEYS
 from .model import DaemonSettings, ProgramConfig
 from .problems import Invalid, Problem, dotted, quote, show
+from .resources import check_program
+from .eventkeys import check_listener
 
 RESERVED_NAMES = frozenset({"all"})
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+#: The longest program name: with "_9999" (numprocs) and "-stdout.log" its log
+#: file's name still fits a file system's 255 bytes.
+MAX_NAME = 200
 
 #: Program keys accepted (for configurations written for supervisord) that change nothing.
 NO_EFFECT = {"killasgroup": "a stop always ends every process of the program (its group and descendants)"}
@@ -32,7 +37,9 @@ def _read_table(table: dict[str, Any], keys: Mapping[str, Check], prefix: str,
     for key, raw in table.items():
         where = f"{prefix}.{dotted(key)}"
         if key not in keys:
-            problems.append(Problem(file, where, "unknown key; expected one of " + ", ".join(keys)))
+            from .suggest import did_you_mean
+            problems.append(Problem(file, where, "unknown key" + did_you_mean(key, keys)
+                                    + "; expected one of " + ", ".join(keys)))
             continue
         try:
             values[key] = keys[key](raw)
@@ -48,9 +55,11 @@ def check_top_level(data: dict[str, Any], allowed: tuple[str, ...], file: str | 
         if key == "superd" and key not in allowed:
             problems.append(Problem(file, key, "[superd] is only allowed in the main config file"))
         elif key not in allowed:
-            tables = " and ".join("[program.NAME]" if name == "program" else f"[{name}]"
-                                  for name in allowed)
-            problems.append(Problem(file, dotted(key), f"unknown key; expected only {tables} tables"))
+            names = [f"[{name}.NAME]" if name in ("program", "socket") else f"[{name}]" for name in allowed]
+            tables = " and ".join(filter(None, (", ".join(names[:-1]), names[-1])))
+            from .suggest import did_you_mean
+            problems.append(Problem(file, dotted(key), f"unknown key{did_you_mean(key, allowed)}; "
+                                    f"expected only {tables} tables"))
         elif not isinstance(value, dict):
             problems.append(Problem(file, key, f"expected a table, got {show(value)}"))
 
@@ -58,10 +67,14 @@ def check_top_level(data: dict[str, Any], allowed: tuple[str, ...], file: str | 
 def read_daemon(table: dict[str, Any], base: str, file: str | None,
                 environ: Mapping[str, str], problems: list[Problem]) -> DaemonSettings:
     """``[superd]``, with the default paths for what it does not say; paths made absolute."""
-    values = default_paths(environ=environ) | _read_table(table, DAEMON_KEYS, "superd", file, problems)
+    defaults = default_paths(environ=environ)
+    values = defaults | _read_table(table, DAEMON_KEYS, "superd", file, problems)
     for key in ("socket", "run_dir", "logs_dir"):
         if values[key]:
             values[key] = absolute(values[key], base)
+    if "run_dir" not in table:  # one per instance: only the same socket (or file) collides
+        from .rundir import instance_run_dir
+        values["run_dir"] = instance_run_dir(defaults["run_dir"], defaults["socket"], values["socket"], file)
     if len(os.fsencode(values["socket"])) > SOCKET_PATH_MAX:
         problems.append(Problem(file, "superd.socket", f"the path {quote(values['socket'])} is longer than "
                                 f"the {SOCKET_PATH_MAX} bytes a Unix socket address can hold"))
@@ -82,6 +95,9 @@ def read_program(name: str, table: dict[str, Any], file: str | None,
                                 '"_", "." or "-", starting with a letter or digit'))
     elif name in RESERVED_NAMES:
         problems.append(Problem(file, where, f"{quote(name)} is reserved (it means every program)"))
+    elif len(name) > MAX_NAME:
+        problems.append(Problem(file, where, f"a program name of {len(name)} characters is too long: at most "
+                                f"{MAX_NAME} (its log files are named after it, and a file name has 255 bytes)"))
     values = _read_table(table, PROGRAM_KEYS, where, file, problems)
     warnings += [Problem(file, f"{where}.{key}", f"has no effect: {why}")
                  for key, why in NO_EFFECT.items() if key in table]
@@ -93,7 +109,11 @@ def read_program(name: str, table: dict[str, Any], file: str | None,
                 hint = ('add it as a first step { exec = ..., wait = ... }' if key == "stop_command"
                         else "the sequence says which signals and how long")
                 problems.append(Problem(file, f"{where}.{key}", f"not with stop_sequence: {hint}"))
-    if len(problems) > count:
-        return None
+    check_program(values, where, file, problems)
+    check_listener(values, where, file, problems)
     values.setdefault("killasgroup", values.get("stopasgroup", False))
+    if len(problems) > count and "command" not in values:
+        return None
+    # With problems, the good keys still make a program, so that the checks
+    # across programs (depends_on, ready) report in the same pass.
     return ProgramConfig(name=name, source=file, **values)

@@ -36,6 +36,7 @@ from .errors import (
     NotInState,
     ProtocolError,
     ShuttingDown,
+    SocketNotFound,
     SuperdError,
     TooLarge,
     Unreachable,
@@ -46,6 +47,7 @@ __all__ = [
     "Client",
     "SuperdError",
     "Unreachable",
+    "SocketNotFound",
     "ProtocolError",
     "ActionFailed",
     "NotInState",
@@ -79,7 +81,11 @@ def _opt(params: dict, **more: object) -> dict:
 class Client:
     """A connection to superd's control socket.
 
-    ``path`` is the socket's path. The connection opens on the first call
+    ``path`` is the socket's path; without one, the client finds it as
+    superctl does: ``$SUPERD_SOCKET``, else the ``socket`` of the config file
+    superd would read (``$SUPERD_CONFIG``, ./superd.toml,
+    /etc/superd/superd.toml), else the default path (``SocketNotFound``
+    when that config cannot be read). The connection opens on the first call
     (or ``connect()``), and reopens on the next call after it broke.
     ``connect_timeout`` bounds the connect; ``timeout`` bounds each reply
     (``None``, the default, waits as long as superd takes: calls such as
@@ -87,7 +93,12 @@ class Client:
     timeouts).
     """
 
-    def __init__(self, path: str, *, connect_timeout: float | None = 5.0, timeout: float | None = None) -> None:
+    def __init__(self, path: str | os.PathLike | None = None, *, connect_timeout: float | None = 5.0,
+                 timeout: float | None = None) -> None:
+        if not path:
+            from .locate import find_socket  # lazily: the config package only when needed
+
+            path = find_socket()
         self.path = os.fspath(path)
         self.connect_timeout = connect_timeout
         self.timeout = timeout
@@ -153,19 +164,45 @@ class Client:
         params = {} if names is None else {"names": _names(names)}
         return self.call("status", **params)  # type: ignore[return-value]
 
-    def start(self, names: list[str] | str, wait: bool = True, timeout: float | None = None) -> list[dict]:
-        return self.call("start", **_opt({"names": _names(names), "wait": wait}, timeout=timeout))  # type: ignore[return-value]
+    # start, stop and restart take ``progress``: a function called with each
+    # step superd reports while it waits ({"name", "step"}: stopping,
+    # stopped, starting, running, "ready (i of n)"), once the request has run
+    # ``progress_after`` seconds. A superd without progress reports just answers.
 
-    def stop(self, names: list[str] | str, wait: bool = True, timeout: float | None = None) -> list[dict]:
-        return self.call("stop", **_opt({"names": _names(names), "wait": wait}, timeout=timeout))  # type: ignore[return-value]
+    def start(self, names: list[str] | str, wait: bool = True, timeout: float | None = None,
+              progress=None, progress_after: float = 0.0) -> list[dict]:
+        params = _opt({"names": _names(names), "wait": wait}, timeout=timeout)
+        return self._waiting("start", params, progress, progress_after)  # type: ignore[return-value]
+
+    def stop(self, names: list[str] | str, wait: bool = True, timeout: float | None = None,
+             progress=None, progress_after: float = 0.0) -> list[dict]:
+        params = _opt({"names": _names(names), "wait": wait}, timeout=timeout)
+        return self._waiting("stop", params, progress, progress_after)  # type: ignore[return-value]
 
     def restart(self, names: list[str] | str, wait: bool = True, timeout: float | None = None,
-                rolling: bool = False) -> list[dict]:
+                rolling: bool = False, progress=None, progress_after: float = 0.0) -> list[dict]:
         """Stop, then start. ``rolling``: one at a time, each ready again before the next stops."""
         params = {"names": _names(names), "wait": wait}
         if rolling:
             params["rolling"] = True
-        return self.call("restart", **_opt(params, timeout=timeout))  # type: ignore[return-value]
+        return self._waiting("restart", _opt(params, timeout=timeout), progress, progress_after)  # type: ignore[return-value]
+
+    def _waiting(self, method: str, params: dict, progress, after: float) -> object:
+        if progress is None or not params.get("wait", True):
+            return self.call(method, **params)
+        conn = self._connection()
+        try:
+            try:
+                return conn.call(method, {**params, "progress": after}, progress)
+            except InvalidParams as exc:
+                if "progress" not in exc.message:
+                    raise
+            # A superd from before progress reports refused the param (before
+            # acting): the same request without it.
+            return conn.call(method, params)
+        finally:
+            if conn.sock is None and self._conn is conn:
+                self._conn = None
 
     def signal(self, sig: str | int, names: list[str] | str) -> list[dict]:
         """Send ``sig`` (a name with or without SIG, or a number)."""
@@ -233,6 +270,26 @@ class Client:
         conn = Connection(self.path, self.connect_timeout, None)
         return _follow(conn, {"name": name, "stream": stream, "lines": lines, "follow": True})
 
+    def events(self, names: list[str] | str | None = None, since: float | None = None) -> list[dict]:
+        """The recent events superd keeps (of ``names``' processes; after the
+        wall-clock time ``since``), oldest first."""
+        params = _opt({} if names is None else {"names": _names(names)}, since=since)
+        result = self.call("events", **params)
+        return _events_of(result)
+
+    def follow_events(self, names: list[str] | str | None = None, since: float | None = None):
+        """Iterate over the recent events, then over new ones as they come,
+        until the iterator is closed. Uses its own connection. A follower
+        superd dropped (it fell behind) gets a last event of type
+        ``dropped``, then the iteration ends; ``Unreachable`` if superd goes away."""
+        conn = Connection(self.path, self.connect_timeout, None)
+        params = _opt({"follow": True} if names is None else {"names": _names(names), "follow": True}, since=since)
+        return _follow_events(conn, params)
+
+    def sockets(self) -> list[dict]:
+        """The listening sockets superd holds: name, listen, kind, address, backlog, programs."""
+        return self.call("sockets")  # type: ignore[return-value]
+
     def names(self) -> list[str]:
         """Every instance, program and ``group:*`` name (for completion)."""
         return self.call("names")  # type: ignore[return-value]
@@ -291,5 +348,32 @@ def _follow(conn: Connection, params: dict):
                 params_ = msg.get("params")
                 yield from _lines_of(params_ if params_ is not None else [])
             # anything else: not ours, skip it
+    finally:
+        conn.close()
+
+
+def _events_of(payload: object) -> list[dict]:
+    if isinstance(payload, dict):
+        payload = payload.get("events", [])
+    if not isinstance(payload, list) or not all(isinstance(e, dict) for e in payload):
+        raise ProtocolError(None, f"expected events, got {json.dumps(payload)[:200]}")
+    return payload  # type: ignore[return-value]
+
+
+def _follow_events(conn: Connection, params: dict):
+    try:
+        req_id = conn.send_request("events", params)
+        yield from _events_of(conn.read_response(req_id))
+        while True:
+            msg = conn.read_message()
+            if msg is EOF:
+                raise Unreachable(conn.path, "superd closed the connection")
+            if "error" in msg and msg.get("id") in (None, req_id):
+                raise error_from_response(msg["error"])
+            if msg.get("method") == "events":
+                for event in _events_of(msg.get("params") or []):
+                    yield event
+                    if event.get("type") == "dropped":
+                        return
     finally:
         conn.close()

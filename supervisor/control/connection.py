@@ -117,8 +117,9 @@ class Connection:
             try:
                 chunk = self.sock.recv(_RECV_SIZE)
             except socket.timeout:
+                why = self._silence()
                 self.close()
-                raise CallTimeout(protocol.TIMEOUT, f"no reply from superd within {self.timeout} s") from None
+                raise CallTimeout(protocol.TIMEOUT, f"no reply from superd within {self.timeout:g} s{why}") from None
             except OSError as exc:
                 self.close()
                 if self._buf:
@@ -152,13 +153,17 @@ class Connection:
                 raise ProtocolError(None, f"superd sent a JSON value that is not an object: {line[:200]!r}")
             return msg
 
-    def read_response(self, req_id: int) -> object:
-        """Read until the response to ``req_id``; return its result or raise."""
+    def read_response(self, req_id: int, progress=None) -> object:
+        """Read until the response to ``req_id``; return its result or raise.
+        ``progress``, where given, is called with the params of each
+        ``progress`` notification that comes before it."""
         while True:
             msg = self.read_message()
             if msg is EOF:
                 raise Unreachable(self.path, "connection closed before a reply")
             if "id" not in msg and "method" in msg:
+                if progress is not None and msg["method"] == protocol.PROGRESS and isinstance(msg.get("params"), dict):
+                    progress(msg["params"])
                 continue  # a notification meant for someone else; skip it
             msg_id = msg.get("id")
             if "error" in msg:
@@ -175,6 +180,22 @@ class Connection:
         while self.read_line() is not EOF:
             pass
 
+    def _silence(self) -> str:
+        """Why superd may not answer, as far as this side can tell."""
+        pid = self.peer_pid()
+        if pid <= 0:
+            return ""
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return f" (pid {pid})"
+        if state in (b"T", b"t"):
+            return f": superd (pid {pid}) is stopped (SIGSTOP or a debugger); SIGCONT resumes it"
+        if state == b"D":
+            return f": superd (pid {pid}) is stuck in the kernel (disk or network I/O)"
+        return f": superd (pid {pid}) is running but does not answer (overloaded or hung)"
+
     def peer_pid(self) -> int:
         """The pid of the process that listens on the socket, as this
         process's pid namespace sees it (0 when it cannot)."""
@@ -186,5 +207,5 @@ class Connection:
             return 0
         return int.from_bytes(raw[:4], sys.byteorder, signed=True)
 
-    def call(self, method: str, params: dict) -> object:
-        return self.read_response(self.send_request(method, params))
+    def call(self, method: str, params: dict, progress=None) -> object:
+        return self.read_response(self.send_request(method, params), progress)

@@ -66,6 +66,16 @@ class Unreachable(SuperdError):
         self.reason = reason
 
 
+class SocketNotFound(SuperdError):
+    """A client given no socket path could not work one out (the config
+    file it would read is unreadable, or sets no socket)."""
+
+    exit_code = protocol.EXIT_USAGE
+
+    def __init__(self, message: str) -> None:
+        super().__init__(None, message)
+
+
 class ProtocolError(SuperdError):
     """The peer did not speak the protocol (garbage, wrong id, ...)."""
 

@@ -13,6 +13,7 @@ import platform
 from typing import Any, Awaitable, Callable, Optional
 
 from . import protocol
+from .progress import ProgressSender
 from .. import __version__
 from ..config import ConfigError, parse_signal
 from ..core.errors import Failed, InvalidRequest, NoSuchName, Refused, ShuttingDown
@@ -95,6 +96,17 @@ class Params:
         return value
 
 
+async def _with_progress(writer, wait: bool, after: Optional[float], call) -> Any:
+    """``call(progress)``, with a progress sender when the waiting request asked for one."""
+    if not wait or after is None or writer is None:
+        return await call(None)
+    sender = ProgressSender(writer, after)
+    try:
+        return await call(sender)
+    finally:
+        sender.close()
+
+
 class Handlers:
     """The methods of protocol.METHODS for one supervisor."""
 
@@ -141,21 +153,28 @@ class Handlers:
             return {"pid": os.getpid()}
         return {"pids": [{"name": p.name, "pid": p.pid} for p in self.sv.resolve([name])]}
 
+    # start, stop and restart: with "progress" (seconds), a waiting request
+    # sends its steps as "progress" notifications once it has run that long.
+
     async def rpc_start(self, params: dict, writer) -> list[dict]:
-        p = Params(params, ("names", "wait", "timeout"))
+        p = Params(params, ("names", "wait", "timeout", "progress"))
         names, wait, timeout = p.names(), p.flag("wait", True), p.seconds("timeout")  # all checked before acting
-        return await self.commands.start(self.sv.resolve(names), wait, timeout)
+        after = p.seconds("progress")
+        return await _with_progress(writer, wait, after, lambda progress: self.commands.start(
+            self.sv.resolve(names), wait, timeout, progress))
 
     async def rpc_stop(self, params: dict, writer) -> list[dict]:
-        p = Params(params, ("names", "wait", "timeout"))
-        names, wait, timeout = p.names(), p.flag("wait", True), p.seconds("timeout")
-        return await self.commands.stop(self.sv.resolve(names), wait, timeout)
+        p = Params(params, ("names", "wait", "timeout", "progress"))
+        names, wait, timeout, after = p.names(), p.flag("wait", True), p.seconds("timeout"), p.seconds("progress")
+        return await _with_progress(writer, wait, after, lambda progress: self.commands.stop(
+            self.sv.resolve(names), wait, timeout, progress))
 
     async def rpc_restart(self, params: dict, writer) -> list[dict]:
-        p = Params(params, ("names", "wait", "timeout", "rolling"))
+        p = Params(params, ("names", "wait", "timeout", "rolling", "progress"))
         names, wait, timeout = p.names(), p.flag("wait", True), p.seconds("timeout")
-        rolling = p.flag("rolling", False)
-        return await self.commands.restart(self.sv.resolve(names), wait, timeout, rolling)
+        rolling, after = p.flag("rolling", False), p.seconds("progress")
+        return await _with_progress(writer, wait, after, lambda progress: self.commands.restart(
+            self.sv.resolve(names), wait, timeout, rolling, progress))
 
     async def rpc_signal(self, params: dict, writer) -> list[dict]:
         names = Params(params, ("names", "signal")).names()

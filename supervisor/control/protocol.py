@@ -49,9 +49,11 @@ METHODS = (
     "version",   # {}                                   -> {version, pid, python}
     "state",     # {}                                   -> {state, pid, since, config}
     "status",    # {names?: [str]}                      -> [process]
-    "start",     # {names: [str], wait?: bool, timeout?: float} -> [result]
-    "stop",      # {names: [str], wait?: bool, timeout?: float} -> [result]
-    "restart",   # {names: [str], wait?: bool, timeout?: float, rolling?: bool} -> [result]
+    "start",     # {names: [str], wait?: bool, timeout?: float, progress?: float} -> [result]
+    "stop",      # {names: [str], wait?: bool, timeout?: float, progress?: float} -> [result]
+    "restart",   # {names: [str], wait?: bool, timeout?: float, rolling?: bool, progress?: float} -> [result]
+    # progress: after that many seconds, each step goes out as a "progress"
+    # notification {name, step} before the response (see PROGRESS).
     "signal",    # {names: [str], signal: str|int}      -> [result]
     "pid",       # {name?: str}                         -> {pid} or {pids: [..]}
     "reload",    # {}                                   -> {added, removed, changed}
@@ -59,9 +61,15 @@ METHODS = (
     "wait",      # {names: [str], state?: str (a state or "ready"), timeout?: float} -> [process]
     "tail",      # {name, stream?, lines?, follow?}     -> {lines: [str]} (follow: notifications)
     "names",     # {}                                   -> [str] every instance, program and group:* name
+    "sockets",   # {}                                   -> [{name, listen, kind, address, backlog, programs}]
+    "events",    # {names?: [str], follow?: bool, since?: float} -> {events: [event]} (follow: "events" notifications)
 )
 
 PROCESS_STATES = ("stopped", "starting", "running", "backoff", "stopping", "exited", "fatal")
 #: What ``wait`` waits for: a state, or "ready" (running and its readiness check passed).
 WAIT_STATES = PROCESS_STATES + ("ready",)
+#: The method of the notifications a start, stop or restart asked with
+#: ``progress`` sends: params {name, step}, step one of stopping, stopped,
+#: starting, running, "ready (i of n)" (a rolling restart).
+PROGRESS = "progress"
 DAEMON_STATES = ("starting", "running", "reloading", "shutting_down")

@@ -39,6 +39,8 @@ from ..daemon.procfs import supplementary_groups
 
 log = logging.getLogger("superd")
 
+#: Control connections at once; ``tail -f`` readers are not counted (they
+#: have their own limit, ``output.MAX_FOLLOWERS``).
 MAX_CONNECTIONS = 512
 #: Refused peers (not allowed, or too many) may finish sending their request
 #: for this long, so that they read the refusal instead of a reset; at most
@@ -95,6 +97,11 @@ class ControlServer:
 
     async def start(self) -> None:
         directory = os.path.dirname(self.path)
+        from ..daemon.private import check_private
+
+        unsafe = check_private(directory)
+        if unsafe:
+            raise ServerError(unsafe)
         try:
             os.makedirs(directory, mode=0o755, exist_ok=True)
         except OSError as exc:
@@ -198,7 +205,7 @@ class ControlServer:
             writer.close()
 
     async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if len(self._connections) >= MAX_CONNECTIONS:
+        if len(self._connections) - self._followers() >= MAX_CONNECTIONS:
             await self._refuse(reader, writer, _error(None, protocol.BUSY, f"too many connections ({MAX_CONNECTIONS})"))
             return
         sock = writer.get_extra_info("socket")
@@ -255,9 +262,15 @@ class ControlServer:
                 return False
             deadline = loop.time() + self.client_timeout
 
+    def _followers(self) -> int:
+        """Connections following a log (``tail -f``): they have a limit of their
+        own and never take a control connection's place."""
+        outputs, events = getattr(self.sv, "outputs", None), getattr(self.sv, "events", None)
+        return (0 if outputs is None else outputs.followers) + (0 if events is None else events.following)
+
     def _following(self, writer: asyncio.StreamWriter) -> bool:
-        outputs = getattr(self.sv, "outputs", None)
-        return outputs is not None and outputs.is_following(writer)
+        outputs, events = getattr(self.sv, "outputs", None), getattr(self.sv, "events", None)
+        return (outputs is not None and outputs.is_following(writer)) or (events is not None and events.is_following(writer))
 
     async def _refuse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, error: dict) -> None:
         """Answer ``error`` and close, but first let the peer finish sending

@@ -1,21 +1,22 @@
 """When a process that ended is started again: autorestart and the delays.
 
 Failed starts (an exit before ``startsecs``) back off 1 s, 2 s, 3 s ... up to
-``startretries``; exits from RUNNING restart at once unless the program keeps
-exiting within ``QUICK_RUN`` of its start, which backs off to a cap instead of
-spinning.
+``startretries`` (supervisord's meaning). Automatic restarts of a process
+that ended from RUNNING follow the program's restart policy
+(:class:`RestartPolicy`): ``restart_burst`` restarts within
+``restart_interval`` happen after ``restart_delay`` only; beyond that the
+process is in a crash loop and each further restart waits twice the last,
+from 1 s up to ``restart_backoff_max``. A run that lasted ``restart_interval``
+or longer ends the crash loop and resets the count.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 
-#: A run shorter than this (seconds from spawn) counts as a quick exit. With
-#: startsecs >= QUICK_RUN such an exit is already a failed start (BACKOFF), so
-#: the throttle matters for programs with a shorter startsecs, 0 above all.
-QUICK_RUN = 1.0
-#: The longest pause between automatic restarts of a crash-looping process.
-MAX_RESTART_DELAY = 10.0
+#: The first wait of a crash loop; each further one doubles it.
+FIRST_BACKOFF = 1.0
 
 
 class Autorestart(str, Enum):
@@ -31,9 +32,44 @@ def backoff_delay(attempt: int) -> float:
     return float(attempt)
 
 
-def restart_delay(quick_exits: int) -> float:
-    """Seconds to wait before an automatic restart after ``quick_exits`` quick exits in a row.
+@dataclass(frozen=True, slots=True)
+class RestartPolicy:
+    """A program's restart settings (seconds)."""
 
-    The first restart is immediate; a crash loop backs off linearly to a cap.
+    delay: float = 0.0          # restart_delay: before every automatic restart
+    burst: int = 5              # restart_burst: restarts within ``interval`` before backing off
+    interval: float = 10.0      # restart_interval
+    backoff_max: float = 30.0   # restart_backoff_max: the longest wait of a crash loop
+
+
+class RestartHistory:
+    """One process's recent automatic restarts: what the next one waits.
+
+    ``next_delay`` is asked once per automatic restart, with the length of
+    the run that just ended; the answer is (seconds to wait, in a crash loop).
     """
-    return min(float(max(quick_exits - 1, 0)), MAX_RESTART_DELAY)
+
+    __slots__ = ("times", "backoff")
+
+    def __init__(self) -> None:
+        self.times: list[float] = []   # monotonic times of the restarts within the interval
+        self.backoff = 0.0                   # the last crash-loop wait; 0: not in a crash loop
+
+    def reset(self) -> None:
+        self.times.clear()
+        self.backoff = 0.0
+
+    @property
+    def crash_loop(self) -> bool:
+        return self.backoff > 0
+
+    def next_delay(self, policy: RestartPolicy, now: float, lived: float) -> tuple[float, bool]:
+        if lived >= policy.interval:
+            self.reset()
+        self.times = [t for t in self.times if t > now - policy.interval]
+        self.times.append(now)
+        if self.backoff <= 0 and len(self.times) <= policy.burst:
+            return policy.delay, False
+        self.backoff = FIRST_BACKOFF if self.backoff <= 0 else self.backoff * 2
+        self.backoff = min(self.backoff, max(policy.backoff_max, 0.0)) or FIRST_BACKOFF
+        return max(policy.delay, self.backoff), True

@@ -28,7 +28,8 @@ from typing import Any, Optional
 
 from .durations import format_duration
 from .errors import SpawnError
-from .policy import QUICK_RUN, Autorestart, backoff_delay, restart_delay
+from .health import Health, Watchdog
+from .policy import Autorestart, RestartHistory, RestartPolicy, backoff_delay
 from .runtime import Runtime, Timer
 from .states import ACTIVE_STATES, STARTABLE_STATES, ProcessState
 from .stopping import Stop, StopStep, scaled
@@ -63,7 +64,8 @@ class Process:
     # Slots: superd keeps one of these per instance for as long as it runs.
     __slots__ = (
         "config", "runtime", "state", "pid", "pgid", "since", "started_at", "exitstatus",
-        "spawn_exit_code", "runs", "restarts", "attempts", "quick_exits", "reason", "ended_for_good",
+        "spawn_exit_code", "runs", "restarts", "attempts", "history", "reason", "ended_for_good",
+        "health", "watchdog", "restart_at", "pending_restart",
         "retired", "waiting_for", "status_text", "held", "stopping",
         "_ready", "_not_ready_why", "_startsecs_passed", "_ready_timer", "_ready_deadline", "_timer",
     )
@@ -81,7 +83,12 @@ class Process:
         self.runs = 0               # times it reached RUNNING
         self.restarts = 0           # spawns superd made on its own (restarts and retries)
         self.attempts = 0           # failed start attempts in a row (BACKOFF)
-        self.quick_exits = 0        # quick exits from RUNNING in a row
+        self.history = RestartHistory()  # recent automatic restarts (the restart policy)
+        self.restart_at: Optional[tuple[float, str]] = None  # a waiting automatic restart: (monotonic when, why)
+        self.pending_restart: Optional[str] = None  # why the stop in progress ends in a restart
+        program = config.program
+        self.health = Health(config.alive.failures) if config.alive is not None else None  # alive check
+        self.watchdog = Watchdog(self, program.watchdog) if program.watchdog else None
         self.reason = "not started"  # why the last transition happened
         self.ended_for_good = False  # exited and will not be restarted automatically
         self.retired = False         # replaced or removed by a reload: never starts again
@@ -115,7 +122,7 @@ class Process:
             return False
         self._cancel_timer()
         self.attempts = 0
-        self.quick_exits = 0
+        self.history.reset()
         self.ended_for_good = False
         self.held = False
         self._launch(request=True)
@@ -130,6 +137,7 @@ class Process:
         """
         total = self.config.stop_time()
         budget = total if waitsecs is None else max(0.0, min(waitsecs, total))
+        self.pending_restart = None
         if self.stopping is not None:
             # Asked to stop while the remains of an exit (or a run that was
             # not ready in time) are being stopped: it ends stopped.
@@ -139,8 +147,11 @@ class Process:
             return True
         if self.state is ProcessState.STARTING and self.pid is None:
             self._cancel_timer()
+            why = "its dependencies" if self.waiting_for else "its hooks"
             self.waiting_for = ()
-            self._set(ProcessState.STOPPED, "stopped while waiting for its dependencies")
+            if self.config.program.before_start or self.config.program.after_stop:
+                self.runtime.cancel_before_start(self)
+            self._set(ProcessState.STOPPED, f"stopped while waiting for {why}")
             return True
         if self.state in (ProcessState.STARTING, ProcessState.RUNNING):
             self._end_readiness()
@@ -211,6 +222,36 @@ class Process:
             self.reason = f"pid {self.pid} ready again" + (f" ({how})" if how else "")
             self.runtime.reason_changed(self)
 
+    def alive_result(self, ok: bool, why: str = "") -> None:
+        """The ``alive`` check of the running process passed, or failed with ``why``."""
+        if self.health is None or self.state is not ProcessState.RUNNING or self.stopping is not None:
+            return
+        if ok:
+            self.health.passed()
+        elif self.health.failed(why):
+            self.restart_because(f"unhealthy: {self.health.failures} failed checks in a row "
+                                 f"({self.config.alive}); last: {why}")
+
+    def watchdog_ping(self, trigger: bool = False) -> None:
+        """sd_notify WATCHDOG=1 (or WATCHDOG=trigger: restart now)."""
+        if self.watchdog is None or self.pid is None:
+            return
+        if trigger:
+            self.restart_because("watchdog: the program sent WATCHDOG=trigger")
+        else:
+            self.watchdog.ping()
+
+    def restart_because(self, why: str) -> None:
+        """Restart a run that is unwell (alive check, watchdog, memory) through
+        its normal stop; then the restart policy decides when it starts again."""
+        if (self.pid is None or self.stopping is not None or not self.runtime.restarts_allowed()
+                or self.state not in (ProcessState.STARTING, ProcessState.RUNNING)):
+            return
+        self._end_readiness()
+        self.pending_restart = why
+        steps = self.config.stop_plan() if self.config.stop_time() > 0 else ()
+        self._begin_stop(Stop(self, steps, why))
+
     def mark_not_ready(self, why: str) -> None:
         """A running program said it is not ready (reloading, stopping)."""
         if self.state is ProcessState.RUNNING and self._ready:
@@ -259,15 +300,24 @@ class Process:
             self.ended_for_good = True
             self._set(ProcessState.EXITED, text)
             return
-        self.quick_exits = self.quick_exits + 1 if lived < QUICK_RUN else 0
-        delay = restart_delay(self.quick_exits)
         self._set(ProcessState.EXITED, text)
+        self._restart(text, lived)
+
+    def _restart(self, text: str, lived: float) -> None:
+        """An automatic restart, now or after the restart policy's wait."""
+        program = self.config.program
+        policy = RestartPolicy(program.restart_delay, program.restart_burst, program.restart_interval,
+                               program.restart_backoff_max)
+        delay, crash_loop = self.history.next_delay(policy, self.runtime.monotonic(), lived)
         if delay <= 0:
             self.restarts += 1
             self._launch()
-        else:
-            self._set(ProcessState.BACKOFF, f"{text}; exited {self.quick_exits} times within {QUICK_RUN:g}s, restarting in {delay:g}s")
-            self._timer = self.runtime.call_later(delay, self._retry)
+            return
+        label = f"{text}; {'crash loop' if crash_loop else 'restart_delay'}"
+        self._set(ProcessState.BACKOFF, f"{label}: restarting in {delay:g} s" + (
+            f" ({len(self.history.times)} restarts within {policy.interval:g} s)" if crash_loop else ""))
+        self.restart_at = (self.runtime.monotonic() + delay, label)
+        self._timer = self.runtime.call_later(delay, self._retry)
 
     # -- internals -------------------------------------------------------------
 
@@ -299,7 +349,28 @@ class Process:
                     self._set(ProcessState.STARTING, f"waiting for {what}")
                 return
             self.waiting_for = ()
+        if self.config.program.before_start or self.config.program.after_stop:
+            waiting = self.runtime.before_start(self)  # its hooks first; hook_done() when they are over
+            if waiting is not None:
+                self.pid = None
+                if self.state is ProcessState.STARTING:
+                    self.reason = waiting
+                    self.runtime.reason_changed(self)
+                else:
+                    self._set(ProcessState.STARTING, waiting)
+                return
         self._spawn()
+
+    def hook_done(self, failure: Optional[str]) -> None:
+        """What runs before a spawn (before_start) is over: spawn, or, with
+        ``failure``, a failed start."""
+        if self.state is not ProcessState.STARTING or self.pid is not None or self.waiting_for:
+            return
+        if failure is None:
+            self._spawn()
+        else:
+            self.started_at = self.runtime.monotonic()
+            self._start_failed(failure)
 
     def _spawn(self) -> None:
         self._ready = self._startsecs_passed = False
@@ -316,6 +387,10 @@ class Process:
         self.spawn_exit_code = None
         self.pid = self.pgid = pid
         self.started_at = self.runtime.monotonic()
+        if self.health is not None:
+            self.health.reset()
+        if self.watchdog is not None:
+            self.watchdog.arm()
         if self.config.ready is not None:
             self._ready_deadline = self.started_at + self.config.program.ready_timeout
             self._ready_timer = self.runtime.call_later(self.config.program.ready_timeout, self._ready_timeout)
@@ -351,6 +426,8 @@ class Process:
             self.attempts = 0
             self.runs += 1
             self._set(ProcessState.RUNNING, f"pid {self.pid} running" + (f", ready ({how})" if how else ""))
+            if self.state is ProcessState.RUNNING and (self.health is not None or self.config.program.memory_restart):
+                self.runtime.watch_running(self)
 
     def _ready_timeout(self) -> None:
         self._ready_timer = None
@@ -367,6 +444,10 @@ class Process:
             self._ready_timer = None
         if self.config.ready is not None:
             self.runtime.unwatch_ready(self)
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+        if self.health is not None or self.config.program.memory_restart:
+            self.runtime.unwatch_running(self)
 
     def _start_failed(self, why: str) -> None:
         program = self.config.program
@@ -385,11 +466,13 @@ class Process:
 
     def _retry(self) -> None:
         self._timer = None
+        self.restart_at = None
         if self.state is ProcessState.BACKOFF:
             self.restarts += 1
             self._launch()
 
     def _cancel_timer(self) -> None:
+        self.restart_at = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -421,6 +504,12 @@ class Process:
                 self._ended(state, code, exit_text, lived)
                 return
         self.pgid = None
+        why, self.pending_restart = self.pending_restart, None
+        if stop is not None and why is not None and self.runtime.restarts_allowed():
+            now = self.runtime.monotonic()
+            self._set(ProcessState.EXITED, f"stopped ({text}) to restart it: {why}")
+            self._restart(why, now - (self.started_at or now))
+            return
         if stop is not None and stop.failing is not None and self.runtime.restarts_allowed():
             self._start_failed(stop.failing)
             return
@@ -471,8 +560,13 @@ class Process:
         return None
 
     def description(self) -> str:
+        if self.state is ProcessState.BACKOFF and self.restart_at is not None:
+            left = max(0, -int((self.runtime.monotonic() - self.restart_at[0]) // 1))  # whole seconds, up
+            return f"{self.restart_at[1]}: restarting in {left} s"
         if self.state is ProcessState.RUNNING:
             text = f"pid {self.pid}, uptime {format_duration(self.uptime() or 0)}"
+            if self.health is not None and self.health.failures:
+                text += f", {self.health.state}: {self.health.failures} failed checks, last: {self.health.last_error}"
             return text if self._ready else f"{text}, not ready: {self._not_ready_why}"
         if self.state is ProcessState.STARTING and self.pid is None:
             return self.reason

@@ -47,6 +47,12 @@ class Runtime(Protocol):
         """Which dependencies are not met yet, or which failed for good (see
         :func:`supervisor.core.dependencies.resolve`); ``request``: this is a
         start someone asked for."""
+    def before_start(self, process: "Process") -> Optional[str]:
+        """Only for a program with hooks, before each spawn: None to spawn
+        now, else why it waits (its before_start, or the last run's
+        after_stop); ``process.hook_done(failure)`` follows."""
+    def cancel_before_start(self, process: "Process") -> None:
+        """The start is called off: its before_start is killed."""
     def run_command(self, process: "Process", command: tuple[str, ...], timeout: float) -> Optional[Timer]:
         """Run a stop step's command (killed after ``timeout`` seconds);
         ``cancel()`` on the handle kills it sooner."""

@@ -9,12 +9,16 @@ request's parameters, call these and map the errors to codes.
 from __future__ import annotations
 
 import asyncio
-from typing import Optional
+from typing import Callable, Optional
 
 from ..core.errors import Failed, ShuttingDown
 from ..core.process import Process
 from ..core.states import ACTIVE_STATES, DaemonState, ProcessState
-from ..output import MAX_TAIL_LINES
+from ..output import MAX_FOLLOWERS, MAX_TAIL_LINES
+from . import procfs
+
+#: Told each step of a waiting start, stop or restart: (process, step).
+Progress = Callable[[Process, str], None]
 
 def process_info(process: Process) -> dict:
     """A process as ``status`` shows it."""
@@ -27,13 +31,16 @@ def process_info(process: Process) -> dict:
         "since": round(process.since, 3),
         "uptime": None if (up := process.uptime()) is None else round(up, 3),
         "restarts": process.restarts,
-        "description": process.description(),
+        "description": description(process),
         # Readiness: true once running and its check passed (always, without one);
         # "ready_check" is how it is checked, "status_text" its last sd_notify STATUS=.
         "ready": process.ready,
         "ready_check": None if process.config.ready is None else str(process.config.ready),
         "status_text": process.status_text,
         "waiting_for": list(process.waiting_for),
+        "sockets": list(process.config.program.sockets),  # held sockets it gets, as fds 3, 4, ...
+        # The alive check: null without one, else "unknown", "healthy" or "unhealthy".
+        "health": None if process.health is None else process.health.state,
     }
     # What the process's cgroup knows: "cgroup", "pids", "memory" (bytes) and
     # "memory_source" ("memory.current", or "rss" summed over its processes);
@@ -41,7 +48,22 @@ def process_info(process: Process) -> dict:
     usage = getattr(process.runtime, "usage", None)
     if usage is not None:
         info.update(usage(process))
+    # What the log files or the console lost of its output since its streams
+    # were made: {"stdout": {"bytes": n, "lines": m}, "stderr": {...}}.
+    dropped = getattr(process.runtime, "dropped", None)
+    if dropped is not None:
+        info["dropped"] = dropped(process)
     return info
+
+
+def description(process: Process) -> str:
+    """The process's description, and "paused" while a job-control signal
+    (``superctl signal STOP``, SIGTSTP) holds it stopped: it is still RUNNING
+    to superd, but does nothing until SIGCONT."""
+    text = process.description()
+    if process.pid is not None and process.active and procfs.stopped(process.pid):
+        text += f", paused (stopped by a signal; superctl signal CONT {process.name} resumes it)"
+    return text
 
 
 def result(process: Process, ok: bool, message: str) -> dict:
@@ -60,20 +82,26 @@ class Commands:
         if self.sv.state is DaemonState.SHUTTING_DOWN:
             raise ShuttingDown()
 
-    async def start(self, processes: list[Process], wait: bool, timeout: Optional[float]) -> list[dict]:
-        self.refuse_when_shutting_down()
-        return list(await asyncio.gather(*(self._start(p, wait, timeout) for p in processes)))
+    # ``progress(process, step)``, where given, hears each step of a waiting
+    # request as it happens ("stopping", "stopped", "starting", "running",
+    # "ready"): the control handler sends it on as notifications.
 
-    async def stop(self, processes: list[Process], wait: bool, timeout: Optional[float]) -> list[dict]:
-        return list(await asyncio.gather(*(self._stop(p, wait, timeout) for p in processes)))
+    async def start(self, processes: list[Process], wait: bool, timeout: Optional[float],
+                    progress: Optional[Progress] = None) -> list[dict]:
+        self.refuse_when_shutting_down()
+        return list(await asyncio.gather(*(self._start(p, wait, timeout, progress) for p in processes)))
+
+    async def stop(self, processes: list[Process], wait: bool, timeout: Optional[float],
+                   progress: Optional[Progress] = None) -> list[dict]:
+        return list(await asyncio.gather(*(self._stop(p, wait, timeout, progress) for p in processes)))
 
     async def restart(self, processes: list[Process], wait: bool, timeout: Optional[float],
-                      rolling: bool) -> list[dict]:
+                      rolling: bool, progress: Optional[Progress] = None) -> list[dict]:
         self.refuse_when_shutting_down()
         if rolling and wait:
-            return await self._rolling(processes, timeout)
+            return await self._rolling(processes, timeout, progress)
         if wait:
-            return list(await asyncio.gather(*(self._restart(p, wait, timeout) for p in processes)))
+            return list(await asyncio.gather(*(self._restart(p, wait, timeout, progress) for p in processes)))
         # --no-wait: the restart goes on inside superd after the answer.
         if rolling:
             self._in_background(self._rolling(processes, timeout))
@@ -101,14 +129,34 @@ class Commands:
         if sv.single:
             raise Failed(f"{process.name} writes straight to superd's own output "
                          "in single-program mode: there is nothing to tail")
+        if getattr(process.config, which) == "inherit" or (which == "stderr" and process.config.stderr == "stdout"
+                                                            and process.config.stdout == "inherit"):
+            raise Failed(f"{process.name}'s {which} is not captured: it goes straight to superd's own {which} "
+                         f'({which} = "inherit")')
+        if follow and not sv.outputs.can_follow():
+            raise Failed(f"too many tail -f readers ({MAX_FOLLOWERS}); try again later")
         stream = sv.outputs.stream(process.config, which, sv.config.daemon.logs_dir)
         try:
             lines = stream.last_lines(min(count, MAX_TAIL_LINES))
         except OSError as exc:
             raise Failed(f"cannot read {stream.path}: {exc.strerror or exc}") from None
         if follow:
-            sv.outputs.follow(stream, writer)
+            sv.outputs.follow(stream, writer, sv.config.daemon.client_timeout)
         return [line.decode("utf-8", "replace") for line in lines]
+
+    def events(self, names: Optional[list[str]], follow: bool, since: Optional[float], writer) -> list[dict]:
+        """Recent events (of ``names``' processes); with ``follow`` new ones go
+        on to ``writer`` as ``events`` notifications."""
+        from .events import MAX_FOLLOWERS as MAX_EVENT_FOLLOWERS, matcher
+
+        sv = self.sv
+        match = matcher(names, sv.resolve(names) if names else ())
+        if follow and not sv.events.can_follow():
+            raise Failed(f"too many event followers ({MAX_EVENT_FOLLOWERS}); try again later")
+        recent = sv.events.recent(match, since)
+        if follow:
+            sv.events.follow(writer, match, sv.config.daemon.client_timeout)
+        return recent
 
     def close(self) -> None:
         for task in list(self._background):
@@ -121,7 +169,8 @@ class Commands:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _start(self, process: Process, wait: bool, timeout: Optional[float]) -> dict:
+    async def _start(self, process: Process, wait: bool, timeout: Optional[float],
+                     progress: Optional[Progress] = None) -> dict:
         if process.state is ProcessState.STOPPING:
             await self.sv.wait_for(lambda: not process.active, timeout)
             self.refuse_when_shutting_down()
@@ -138,49 +187,62 @@ class Commands:
             return result(process, False, f"cannot start from {process.state.value}")
         elif not wait:
             return result(process, True, "starting")
+        if progress is not None:
+            progress(process, "starting")
         await self.sv.wait_for(lambda: process.state is not ProcessState.STARTING, timeout)
         if process.state is ProcessState.RUNNING or process.runs > runs:
+            if progress is not None and process.state is ProcessState.RUNNING:
+                progress(process, "running")
             return result(process, True, "started")
         if process.state is ProcessState.STARTING:
             return result(process, False, f"still starting after {timeout:g}s")
         return result(process, False, f"ERROR ({process.description()})")
 
-    async def _stop(self, process: Process, wait: bool, timeout: Optional[float]) -> dict:
+    async def _stop(self, process: Process, wait: bool, timeout: Optional[float],
+                    progress: Optional[Progress] = None) -> dict:
         process.held = True  # a dependent waiting for it does not start it again behind the caller's back
         if process.state not in ACTIVE_STATES and process.state is not ProcessState.BACKOFF:
             return result(process, True, "not running")
         process.stop()
         if not wait:
             return result(process, True, "stopping")
+        if progress is not None:
+            progress(process, "stopping")
         if await self.sv.wait_for(lambda: not process.active, timeout):
+            if progress is not None:
+                progress(process, "stopped")
             return result(process, True, "stopped")
         return result(process, False, f"still stopping after {timeout:g}s")
 
-    async def _restart(self, process: Process, wait: bool, timeout: Optional[float]) -> dict:
+    async def _restart(self, process: Process, wait: bool, timeout: Optional[float],
+                       progress: Optional[Progress] = None) -> dict:
         # One restart of a process at a time, whoever asks: two clients
         # restarting at once get two restarts in a row, never two instances.
         async with self._restart_locks.setdefault(process.name, asyncio.Lock()):
-            stopped = await self._stop(process, True, timeout)
+            stopped = await self._stop(process, True, timeout, progress)
             if not stopped["ok"]:
                 return stopped
             if self.sv.state is DaemonState.SHUTTING_DOWN:
                 return result(process, False, "superd is shutting down")
-            return await self._start(process, wait, timeout)
+            return await self._start(process, wait, timeout, progress)
 
-    async def _rolling(self, processes: list[Process], timeout: Optional[float]) -> list[dict]:
+    async def _rolling(self, processes: list[Process], timeout: Optional[float],
+                       progress: Optional[Progress] = None) -> list[dict]:
         # The next instance stops only once the one before is running and
         # ready again, so a pool of N keeps N - 1 serving; the first that
         # fails ends it, the rest keep running.
         results: list[dict] = []
         for index, process in enumerate(processes):
             async with self._restart_locks.setdefault(process.name, asyncio.Lock()):
-                outcome = await self._stop(process, True, timeout)
+                outcome = await self._stop(process, True, timeout, progress)
                 if outcome["ok"] and self.sv.state is not DaemonState.SHUTTING_DOWN:
-                    outcome = await self._start(process, True, timeout)
+                    outcome = await self._start(process, True, timeout, progress)
                 if outcome["ok"] and not process.ready:
                     reached = await self.sv.wait_for(lambda: process.ready or not process.active, timeout)
                     if not (reached and process.ready):
                         outcome = result(process, False, f"not ready ({process.description()})")
+                if outcome["ok"] and progress is not None:
+                    progress(process, f"ready ({index + 1} of {len(processes)})")
             results.append(outcome)
             if not outcome["ok"]:
                 results += [result(rest, False, f"not restarted: the rolling restart stopped at {process.name}")

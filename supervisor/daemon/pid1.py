@@ -82,17 +82,22 @@ class Reaper:
 
     def __init__(self, on_exit: Callable[[int, int], None]) -> None:
         self.on_exit = on_exit
+        #: Set (single-program mode in a terminal): stopped children too, to ``on_stop(pid, status)``.
+        self.on_stop: Callable[[int, int], None] | None = None
 
     def reap(self) -> None:
         while True:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status = os.waitpid(-1, os.WNOHANG | (os.WUNTRACED if self.on_stop else 0))
             except ChildProcessError:
                 return
             except InterruptedError:  # pragma: no cover - PEP 475 retries
                 continue
             if pid == 0:
                 return
+            if self.on_stop is not None and os.WIFSTOPPED(status):
+                self.on_stop(pid, status)
+                continue
             try:
                 self.on_exit(pid, status)
             except Exception:  # a bug in handling one exit must not strand the others

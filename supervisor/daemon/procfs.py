@@ -33,6 +33,17 @@ def start_time(pid: int, zombie: bool = False) -> Optional[int]:
         return None
 
 
+def stopped(pid: int) -> bool:
+    """Whether ``pid`` is stopped by a job-control signal (SIGSTOP, SIGTSTP,
+    ...): state "T" in /proc/PID/stat ("t", a tracer's stop, is not a pause)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return False
+    return data[data.rfind(b")") + 2:][:1] == b"T"
+
+
 def run_token(pid: int) -> Optional[str]:
     """The ``SUPERD_RUN_ID`` in the environment ``pid`` was started with."""
     try:

@@ -258,6 +258,8 @@ class Checks:
             process.mark_not_ready("reloading (RELOADING=1)")
         if fields.get("READY") == "1":
             process.mark_ready("READY=1")
+        if fields.get("WATCHDOG") in ("1", "trigger"):
+            process.watchdog_ping(trigger=fields["WATCHDOG"] == "trigger")
         usec = fields.get("EXTEND_TIMEOUT_USEC", "")
         if usec.isdecimal():
             process.extend_ready_timeout(min(int(usec[:16]), 10**15) / 1e6)  # at most ~30 years
@@ -277,6 +279,10 @@ class Checks:
 
         if check.kind == "tcp":
             self._probes[process.name] = TcpProbe(check, ready)
+        elif check.kind == "http":
+            from .health import HttpProbe
+
+            self._probes[process.name] = HttpProbe(check, ready)
         else:
             def failed(why: str) -> None:
                 log.debug("%s: not ready yet: %s", process.name, why)

@@ -58,9 +58,10 @@ class Leftover:
         if self.leader:
             parts.append(f"pid {self.leader[0]}")
         if self.members:
-            parts.append(f"{len(self.members)} process(es) carrying its run id")
+            parts.append(f"{len(self.members)} process{'es' * (len(self.members) != 1)} carrying its run id")
         if self.cgroup is not None:
-            parts.append(f"cgroup {self.cgroup} ({len(cgroups.all_procs(self.cgroup))} process(es))")
+            count = len(cgroups.all_procs(self.cgroup))
+            parts.append(f"cgroup {self.cgroup} ({count} process{'es' * (count != 1)})")
         return f"{self.name}: " + ", ".join(parts)
 
     def _live(self) -> list[int]:
@@ -225,7 +226,8 @@ async def recover(rundir: RunDir, config: Config, hurry: Callable[[], bool] = la
         if stuck:
             log.error("recovery: could not stop %s", "; ".join(item.describe() for item in stuck))
         else:
-            log.info("recovery: stopped %d leftover run(s) in %.2fs", len(leftovers), time.monotonic() - began)
+            log.info("recovery: stopped %d leftover run%s in %.2fs", len(leftovers), "s" * (len(leftovers) != 1),
+                     time.monotonic() - began)
     else:
         log.info("recovery: the previous superd (pid %s) left nothing running", old.get("pid", "?"))
     if root is not None and not cgroups.remove(root):

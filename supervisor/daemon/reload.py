@@ -34,9 +34,20 @@ async def reload(sv: "Supervisor") -> dict:
         except ConfigError as exc:
             log.error("reload refused, nothing changed: invalid config:\n%s", exc)
             raise
+        try:
+            sockets = sv.sockets.prepare(new.sockets)  # new addresses bound now, or nothing changes
+        except ConfigError as exc:
+            log.error("reload refused, nothing changed: cannot bind a socket:\n%s", exc)
+            raise
         difference = compare(sv.config, new)
+        if sockets.changed:
+            log.info("reload: sockets changed: %s", ", ".join(sorted(sockets.changed)))
         if difference.empty:
-            log.info("reload: no changes")
+            sv.sockets.commit(sockets)  # unused sockets added or removed: nothing else to do
+            if sockets.changed:
+                sv.config = new
+            else:
+                log.info("reload: no changes")
             return difference.as_dict()
         log.info(
             "reload: added %s; removed %s; changed %s",
@@ -50,17 +61,20 @@ async def reload(sv: "Supervisor") -> dict:
         sv.set_state(DaemonState.RELOADING)
         sv.notifier.send(RELOADING=1, MONOTONIC_USEC=monotonic_usec(), STATUS="reloading")
         try:
-            await _apply(sv, new, difference)
+            await _apply(sv, new, difference, sockets)
         finally:
+            sv.sockets.discard(sockets)  # not applied (a shutdown came first): what it bound closes
             if sv.state is DaemonState.RELOADING:
                 sv.set_state(DaemonState.RUNNING)
                 sv.notifier.send(READY=1, STATUS=sv.summary())
         return difference.as_dict()
 
 
-async def _apply(sv: "Supervisor", new: "Config", difference) -> None:
+async def _apply(sv: "Supervisor", new: "Config", difference, sockets) -> None:
     leaving = [sv.processes[name] for name in difference.removed + difference.changed]
     restart = {name for name in difference.changed if sv.processes[name].active}
+    # Stopped by an operator: a new config does not start it behind their back.
+    held = {name for name in difference.changed if sv.processes[name].held and name not in restart}
     for process in leaving:
         process.stop()
         process.retired = True  # a request still holding it must not start it again
@@ -68,6 +82,7 @@ async def _apply(sv: "Supervisor", new: "Config", difference) -> None:
     if sv.state is DaemonState.SHUTTING_DOWN:
         return  # the shutdown owns the processes now
     sv.config = new
+    sv.sockets.commit(sockets)  # after the old processes are gone, before the new ones start
     if {"log_level", "log_format"} & set(difference.daemon_changed):
         ownlog.setup(new.daemon.log_level, new.daemon.log_format)
     if sv.server is not None:
@@ -89,5 +104,8 @@ async def _apply(sv: "Supervisor", new: "Config", difference) -> None:
     for process in sorted(fresh, key=lambda p: (p.config.program.priority, p.name)):
         if sv.state is DaemonState.SHUTTING_DOWN:
             break
-        if process.config.program.autostart or process.name in restart:
+        if process.name in held:
+            process.held = True
+            log.info("reload: %s changed; it stays stopped, as it was stopped on request", process.name)
+        elif process.config.program.autostart or process.name in restart:
             process.start()

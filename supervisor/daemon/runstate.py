@@ -41,6 +41,11 @@ class RunDir:
 
     def lock(self) -> None:
         """Take the lock, or raise :class:`Locked` naming the holder."""
+        from .private import check_private
+
+        unsafe = check_private(self.path)
+        if unsafe:
+            raise Locked(unsafe)
         try:
             os.makedirs(self.path, mode=0o755, exist_ok=True)
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -58,7 +63,8 @@ class RunDir:
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
                 who = f" (pid {holder})" if holder.isdigit() else ""
                 raise Locked(f"another superd{who} is running with run_dir {self.path} "
-                              f"(its lock {self.lock_path} is held)") from None
+                              f"(its lock {self.lock_path} is held); to run a second one, give "
+                              f"it its own [superd] run_dir (or its own socket)") from None
             raise Locked(f"cannot lock {self.lock_path}: {exc.strerror}") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

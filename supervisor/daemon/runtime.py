@@ -25,7 +25,7 @@ from ..core.states import ACTIVE_STATES, DaemonState, ProcessState
 from .. import output
 
 if TYPE_CHECKING:  # imported when a program first needs them: most configs never do
-    from . import readiness
+    from . import health, readiness
     from .helpers import Helper
 
 log = logging.getLogger("superd")
@@ -50,6 +50,7 @@ class ProcessRuntime:
         self.tracker: Optional[tracking.Tracker] = None  # chosen when superd runs (tracking.choose)
         self.runs: dict[str, tracking.Run] = {}  # instance -> its current (or last) run
         self.checks: Optional["readiness.Checks"] = None  # notify sockets and probes, once one is needed
+        self.monitors: Optional["health.Monitors"] = None  # alive checks and memory_restart, once one is needed
         self.blocked: set[Process] = set()  # index of the processes waiting for their dependencies
 
     # -- clock and timers --------------------------------------------------------
@@ -72,6 +73,7 @@ class ProcessRuntime:
     def reason_changed(self, process: Process) -> None:
         log.info("%s: %s", process.name, process.reason)
         self.sv.schedule_check()
+        self.sv.events.process_noted(process)
 
     # -- spawning -----------------------------------------------------------------
 
@@ -87,31 +89,50 @@ class ProcessRuntime:
                 env["NOTIFY_SOCKET"] = self._checks().notify_socket(process, None if identity is None else identity.uid)
             except OSError as exc:
                 raise SpawnError(f"cannot make its NOTIFY_SOCKET: {exc.strerror or exc}", 1) from None
+            if instance.program.watchdog:  # WATCHDOG_PID is set in the child (spawn)
+                env["WATCHDOG_USEC"] = str(int(instance.program.watchdog * 1e6))
         tracker = self._tracker()
         try:
             run = tracker.new_run(instance.name)
         except OSError as exc:
             raise SpawnError(f"cannot make its cgroup: {exc.strerror or exc}", 1) from None
+        program = instance.program
+        if run.cgroup is not None and (program.memory_max or program.cpu_max or program.pids_max):
+            from .cgroup_limits import apply
+
+            try:
+                apply(run.cgroup, program)
+            except OSError as exc:
+                raise SpawnError(f"cannot set its cgroup limits: {exc.strerror or exc}", 1) from None
         env[tracking.RUN_ID] = run.token
         capture = self._capture(instance)
+        # An event listener (events = [...]) talks to superd on its stdin and stdout (daemon/listeners.py).
+        stdin, stdout, channel = sv.listeners.stdio(process, capture)
         try:
             with tracker.spawning(run):  # born in its cgroup, where there is one
                 popen = spawn.spawn(
                     instance,
                     env,
-                    stdin=None if sv.single else subprocess.DEVNULL,
-                    stdout=capture.stdout,
+                    stdin=stdin,
+                    stdout=stdout,
                     stderr=capture.stderr,
                     identity=identity,
                     foreground_tty=sv.foreground_tty if sv.single else None,
+                    listen=sv.sockets.fds(instance.program.sockets),
                 )
         except OSError as exc:  # superd could not step into the cgroup
             capture.abort()
+            if channel is not None:
+                channel.abort()
             raise SpawnError(f"cannot start it in its cgroup {run.cgroup}: {exc.strerror or exc}", 1) from None
         except BaseException:
             capture.abort()
+            if channel is not None:
+                channel.abort()
             raise
         capture.started()
+        if channel is not None:
+            channel.started()
         tracker.started(run, popen.pid)
         self.runs[instance.name] = run
         self.children[popen.pid] = Child(process, popen, capture)
@@ -183,6 +204,10 @@ class ProcessRuntime:
             return tracking.Tracker().usage(process.name)
         return self.tracker.usage(process.name)
 
+    def dropped(self, process: Process) -> dict:
+        """What the sinks lost of the process's output, for ``status``."""
+        return self.sv.outputs.dropped(process.name)
+
     def forget(self, name: str) -> None:
         """A reload removed the instance: its run, cgroup and notify socket go."""
         self.runs.pop(name, None)
@@ -196,6 +221,26 @@ class ProcessRuntime:
 
     def unwatch_ready(self, process: Process) -> None:
         self._checks().unwatch(process.name)
+
+    def watch_running(self, process: Process) -> None:
+        if self.monitors is None:
+            from . import health
+
+            self.monitors = health.Monitors(self._run_helper, self._memory)
+        self.monitors.watch(process)
+
+    def unwatch_running(self, process: Process) -> None:
+        if self.monitors is not None:
+            self.monitors.unwatch(process.name)
+
+    def _memory(self, process: Process) -> Optional[int]:
+        """The run's memory: its cgroup's, else the summed RSS of its process tree."""
+        memory = self.usage(process).get("memory")
+        if memory is None and process.pid is not None:
+            from .health import tree_rss
+
+            memory = tree_rss(process.pid)
+        return memory
 
     def _checks(self) -> "readiness.Checks":
         if self.checks is None:
@@ -231,6 +276,14 @@ class ProcessRuntime:
         else:
             self.blocked.discard(process)
         return resolution
+
+    # -- hooks (daemon/hooks.py) -----------------------------------------------------
+
+    def before_start(self, process: Process) -> Optional[str]:
+        return self.sv.hooks.before_start(process)
+
+    def cancel_before_start(self, process: Process) -> None:
+        self.sv.hooks.cancel(process)
 
     # -- helper processes (probes, stop commands) ------------------------------------
 

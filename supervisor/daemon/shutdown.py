@@ -45,13 +45,14 @@ class Leftovers:
     def signal(self, sig: int) -> None:
         left = descendants()
         if sig != signal.SIGCONT:
-            log.info("sending %s to %d leftover process(es): %s", signal.Signals(sig).name, len(left), _pids(left))
+            log.info("sending %s to %d leftover process%s: %s", signal.Signals(sig).name, len(left),
+                     "es" * (len(left) != 1), _pids(left))
         send_all(left, sig)
 
     def kill(self) -> None:
         self.killed = True
         left = descendants()
-        log.warning("sending SIGKILL to %d leftover process(es): %s", len(left), _pids(left))
+        log.warning("sending SIGKILL to %d leftover process%s: %s", len(left), "es" * (len(left) != 1), _pids(left))
         send_all(left, signal.SIGKILL)
 
 
@@ -179,6 +180,9 @@ class Shutdown:
                 log.error("still not gone after SIGKILL: %s", ", ".join(stuck))
 
         deadline = started + timeout
+        hooks = getattr(sv, "hooks", None)
+        if hooks is not None and hooks.running and not self.escalated:  # after_stop hooks of what stopped
+            await sv.wait_for(lambda: not hooks.running, max(0.0, (deadline - time.monotonic()) * 0.5))
         with sv.reserve.spare():  # /proc must be readable even with no descriptor left
             if descendants():
                 grace = 0.0 if self.escalated else min(LEFTOVER_GRACE, (deadline - time.monotonic()) * 0.5)

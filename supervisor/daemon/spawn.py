@@ -25,6 +25,8 @@ from typing import Mapping, Optional, Sequence
 
 from ..config import InstanceConfig
 from ..core.errors import SpawnError
+from ..config.envfile import EnvFileError, read_env_files
+from . import limits, passing
 
 #: Variables superd must not hand down: they describe superd's own place in
 #: systemd, and a program that saw them would talk to systemd for superd.
@@ -58,12 +60,24 @@ def build_environment(
     env = {k: v for k, v in base.items() if k not in PRIVATE_VARIABLES}
     if identity is not None:
         env.update(HOME=identity.home, USER=identity.user, LOGNAME=identity.user)
+    if instance.env_files:  # read at every start; ``environment`` wins
+        try:
+            env.update(read_env_files(instance.env_files))
+        except EnvFileError as exc:
+            raise SpawnError(str(exc), 1) from None
     env.update(instance.environment)
     env["SUPERD_PROCESS_NAME"] = instance.name
     env["SUPERD_PROCESS_NUM"] = str(instance.num)
     env["SUPERD_GROUP"] = instance.group
+    # What supervisord gives its children: event listeners such as superlance's need them.
+    env["SUPERVISOR_ENABLED"] = "1"
+    env["SUPERVISOR_PROCESS_NAME"] = instance.name
+    env["SUPERVISOR_GROUP_NAME"] = instance.group
     if socket:
         env["SUPERD_SOCKET"] = socket
+        env["SUPERVISOR_SERVER_URL"] = "unix://" + socket  # the [http] listener's URL once there is one
+    else:
+        env.pop("SUPERVISOR_SERVER_URL", None)
     return env
 
 
@@ -77,6 +91,7 @@ def spawn(
     identity: Optional[Identity] = None,
     foreground_tty: Optional[int] = None,
     command: Optional[Sequence[str]] = None,
+    listen: Sequence[tuple[str, int]] = (),
 ) -> subprocess.Popen:
     """Fork and exec one instance in a new process group. Raises SpawnError.
 
@@ -84,6 +99,8 @@ def spawn(
     of (single-program mode in a terminal, so Ctrl-C reaches the program).
     ``command``: run this instead of the instance's command, with its
     settings (a readiness probe, a stop command).
+    ``listen``: held sockets, (name, superd's fd) each, passed as fds 3, 4, ...
+    with LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES (see :mod:`.passing`).
     """
     program = instance.program
     kwargs: dict = {}
@@ -97,18 +114,24 @@ def spawn(
         kwargs["process_group"] = 0
     else:  # Python 3.10
         kwargs["preexec_fn"] = os.setpgrp
+    argv = list(instance.command if command is None else command)
+    popen_env: Optional[dict] = dict(env)
     try:
-        return subprocess.Popen(
-            list(instance.command if command is None else command),
-            stdin=stdin,
-            stdout=stdout,
-            stderr=stderr,
-            cwd=instance.directory,
-            env=dict(env),
-            close_fds=True,
-            restore_signals=True,
-            **kwargs,
-        )
+        if listen:
+            popen_env, kwargs["executable"] = passing.hand_over(listen, env, argv[0], instance.directory, kwargs)
+        popen_env = limits.child_setup(program, env, popen_env, argv[0], instance.directory, kwargs)
+        with passing.low_fds_taken(len(listen)):
+            return subprocess.Popen(
+                argv,
+                stdin=stdin,
+                stdout=stdout,
+                stderr=stderr,
+                cwd=instance.directory,
+                env=popen_env,
+                close_fds=True,
+                restore_signals=True,
+                **kwargs,
+            )
     except OSError as exc:
         raise _explain(exc, instance, command) from None
     except subprocess.SubprocessError as exc:
@@ -120,9 +143,21 @@ def forget(popen: subprocess.Popen, status: int) -> None:
     popen.returncode = os.waitstatus_to_exitcode(status) if status is not None else 0
 
 
+#: Why fork() fails, in words an operator can act on.
+_FORK_FAILURES = {
+    errno.EAGAIN: "too many processes: the user's process limit (ulimit -u), the cgroup's pids.max "
+                  "or the system's threads-max is reached",
+    errno.ENOMEM: "out of memory",
+}
+
+
 def _explain(exc: OSError, instance: InstanceConfig, command: Optional[Sequence[str]] = None) -> SpawnError:
     """A sentence an operator can act on."""
     target = exc.filename if exc.filename is not None else (command or instance.command)[0]
+    if exc.filename is None and exc.errno in _FORK_FAILURES:
+        # Popen names the file when exec failed; without a name, no process was made.
+        return SpawnError(f"cannot start {target!r}: fork failed: {exc.strerror or exc} "
+                          f"({_FORK_FAILURES[exc.errno]})", 126)
     if exc.errno == errno.ENOENT and instance.directory and not os.path.isdir(instance.directory):
         return SpawnError(f"directory {instance.directory!r} does not exist", 126)
     reasons = {

@@ -18,11 +18,15 @@ from typing import Callable, Iterable, Optional
 
 from . import pid1, runstate, recovery, reload as reloading, tracking
 from .commands import Commands
+from .events import Events
+from .hooks import Hooks
+from .listeners import Listeners
 from .notify import Notifier
 from .reserve import Reserve
 from .runtime import ProcessRuntime
 from .shutdown import Shutdown
 from .signals import SignalQueue
+from .sockets import Sockets
 from ..config import Config, ConfigError
 from ..core.errors import Refused
 from ..core.names import by_group, select
@@ -58,6 +62,7 @@ class Supervisor:
         self.processes: dict[str, Process] = {inst.name: Process(inst, self.runtime) for inst in config.instances}
         self.reaper = pid1.Reaper(self.runtime.collected)
         self.server = None  # the control server, when there is a socket
+        self.http = None  # the HTTP server ([http]: XML-RPC, metrics), made by cli.superd
         self.commands = Commands(self)
         self.shutdown = Shutdown(self)
         self.exit_code = 0
@@ -66,6 +71,11 @@ class Supervisor:
         # The run directory's lock and state file; single-program mode has none.
         self.rundir: Optional[runstate.RunDir] = None if single else runstate.RunDir(config.daemon.run_dir)
         self.reserve = Reserve(0)  # spare descriptors, taken when superd runs
+        self.sockets = Sockets()  # [socket.NAME]: bound when superd runs, held across restarts
+        self.events = Events(time.time)  # what superd sees: the ring, followers, listeners, hooks
+        self.hooks = Hooks(self)  # before_start and after_stop
+        self.listeners = Listeners(self)  # supervisord's event listener protocol (events = [...])
+        self.events.subscribers += [self.hooks.on_event, self.listeners.on_event]
         self.reload_lock = asyncio.Lock()
         self._state_scheduled = False
         self._recovered = False  # the previous superd's state file has been dealt with
@@ -83,9 +93,11 @@ class Supervisor:
     async def run(self) -> int:
         """Run until shut down; returns superd's exit code."""
         self.loop = asyncio.get_running_loop()
+        self.outputs.timestamps = self.config.daemon.log_timestamps
         self.outputs.configure(self.processes, self.loop)  # console prefix width, the loop
         self._done = self.loop.create_future()
         self.reserve = Reserve()
+        self.events.emit("daemon", to_state=self.state.value, reason=f"superd starting (pid {os.getpid()})")
         if self.rundir is not None:
             self.rundir.lock()  # raises runstate.Locked: another superd owns the run directory
         try:
@@ -95,12 +107,25 @@ class Supervisor:
                 # What a killed superd left running goes before anything starts.
                 await recovery.recover(self.rundir, self.config, lambda: self.shutdown.escalated)
                 self._recovered = True
+            try:  # after recovery (a killed superd's programs may hold the ports), before any start
+                self.sockets.open(self.config.sockets)
+            except ConfigError as exc:
+                log.error("cannot bind the sockets; nothing started:\n%s", exc)
+                return 2
             tracker = self.runtime.tracker = tracking.choose(self.config.daemon.cgroups, self.loop)
             tracker.on_change = self.runtime._run_changed
             log.info("process tracking: %s", tracker.description)
+            from .cgroup_limits import prepare  # memory_max, cpu_max, pids_max
+
+            refused = prepare(tracker, self.config)
+            if refused:
+                log.error("invalid config: cgroup limits this system cannot give; nothing started:\n%s", refused)
+                return 2
             self._write_state()
             if self.server is not None:
                 await self.server.start()
+            if self.http is not None:
+                await self.http.start()
             await self._start_all()
             if self.state is DaemonState.STARTING:
                 self.set_state(DaemonState.RUNNING)
@@ -113,13 +138,19 @@ class Supervisor:
                 return await self._done
             finally:
                 self.commands.close()
+                self.events.close()
                 if self.server is not None:
                     await self.server.close()
+                if self.http is not None:
+                    await self.http.close()
                 self.notifier.close()
                 if self.runtime.checks is not None:
                     self.runtime.checks.close()
         finally:
+            self.hooks.close()
+            self.listeners.close()
             self._close_tracking()
+            self.sockets.close()
             self.reserve.release_all()
             # Last: a late signal meanwhile is one more shutdown request, not
             # the default action that would leave the socket and cgroups behind.
@@ -172,7 +203,7 @@ class Supervisor:
 
         await self.wait_for(settled)
         if self.state is DaemonState.RUNNING:
-            log.info("ready: %s", self.summary())
+            log.info("ready: %s", self.counts())
             self.notifier.send(READY=1, STATUS=self.summary())
 
     def _watchdog(self) -> None:
@@ -183,16 +214,23 @@ class Supervisor:
     def set_state(self, state: DaemonState) -> None:
         if state is not self.state:
             log.debug("superd: %s -> %s", self.state.value, state.value)
-            self.state = state
+            old, self.state = self.state, state
+            self.events.daemon_changed(old, state)
             self.since = time.time()
             self.schedule_check()
 
-    def summary(self) -> str:
-        counts: dict[str, int] = {}
+    def counts(self) -> str:
+        """How many processes are in each state, running first: "1 running, 5 fatal"."""
+        counts: dict[ProcessState, int] = {}
         for process in self.processes.values():
-            counts[process.state.value] = counts.get(process.state.value, 0) + 1
-        parts = [f"{n} {state}" for state, n in sorted(counts.items())]
-        return f"{self.state.value}: " + (", ".join(parts) if parts else "no programs")
+            counts[process.state] = counts.get(process.state, 0) + 1
+        order = [ProcessState.RUNNING] + [s for s in ProcessState if s is not ProcessState.RUNNING]
+        parts = [f"{counts[state]} {state.value}" for state in order if state in counts]
+        return ", ".join(parts) if parts else "no programs"
+
+    def summary(self) -> str:
+        """superd's state and the counts: "running: 1 running, 5 fatal"."""
+        return f"{self.state.value}: {self.counts()}"
 
     def socket_path(self) -> Optional[str]:
         """The control socket programs may call superctl on, when there is one."""
@@ -207,7 +245,11 @@ class Supervisor:
         self.shutdown.quit_now(reason)
 
     async def reload(self) -> dict:
-        return await reloading.reload(self)
+        before = {p.group for p in self.processes.values()}
+        result = await reloading.reload(self)
+        after = {p.group for p in self.processes.values()}
+        self.events.reloaded(result, after - before, before - after)
+        return result
 
     def reopen_logs(self) -> int:
         """SIGUSR2: reopen every program log file (logrotate renamed them)."""
@@ -229,6 +271,10 @@ class Supervisor:
                 # Handing the terminal to the program from a background group.
                 signal.signal(signal.SIGTTOU, signal.SIG_IGN)
                 signal.signal(signal.SIGTTIN, signal.SIG_IGN)
+                from . import jobcontrol  # Ctrl-Z stops superd with its program
+
+                tty = self.foreground_tty
+                self.reaper.on_stop = lambda pid, status: jobcontrol.follow_stop(tty, pid, status)
             return
         self._handle(signal.SIGTERM, self.request_shutdown, "SIGTERM")
         self._handle(signal.SIGINT, self.request_shutdown, "SIGINT")
@@ -283,7 +329,11 @@ class Supervisor:
         level = logging.WARNING if process.state in (ProcessState.BACKOFF, ProcessState.FATAL) else logging.INFO
         if process.state is ProcessState.EXITED and process.exitstatus not in process.config.program.exitcodes:
             level = logging.WARNING
-        log.log(level, "%s: %s -> %s: %s", process.name, old.value, process.state.value, process.reason)
+        if old is process.state:  # the same state for a new reason (a retry, a new backoff)
+            log.log(level, "%s: still %s: %s", process.name, old.value, process.reason)
+        else:
+            log.log(level, "%s: %s -> %s: %s", process.name, old.value, process.state.value, process.reason)
+        self.events.process_changed(process, old)
         self.schedule_check()
         if process.active and old not in ACTIVE_STATES:
             # A run began: its pid goes into the state file before this turn
@@ -359,6 +409,7 @@ class Supervisor:
     def processes_changed(self) -> None:
         """A reload replaced the set of processes."""
         self._groups = None
+        self.outputs.timestamps = self.config.daemon.log_timestamps
         self.outputs.configure(self.processes, self.loop)  # removed programs' files and followers go
 
     # ------------------------------------------------------------------ state file

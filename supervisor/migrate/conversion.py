@@ -68,8 +68,7 @@ def convert(path: str) -> Conversion:
         if kind == "program":
             convert_program(ctx, section)
         elif kind == "eventlistener":
-            ctx.warn(section.file, name, None, "superd has no event listeners (no event "
-                     "protocol); not carried over")
+            convert_program(ctx, section)  # with events = [...] (migrate/listener.py)
         elif kind == "fcgi-program":
             ctx.warn(section.file, name, None, "superd does not create FastCGI sockets; "
                      "not carried over (run the server as a program that binds its own socket)")
@@ -85,24 +84,45 @@ def convert(path: str) -> Conversion:
     return Conversion(_document(ctx), ctx.messages, ctx.sources)
 
 
+#: A stopwaitsecs longer than this cannot fit a container's stop grace period
+#: (docker stop: 10 s, Kubernetes: 30 s, unless raised): the conversion
+#: proposes this instead.
+LONG_STOP = 60
+
+
 def _check_shutdown_time(ctx: Context) -> None:
     """superd bounds the whole shutdown (supervisord does not): make room for the
     stopwaitsecs the programs ask for, phase by phase."""
     defaults = {f.name: f.default for f in dataclasses.fields(superd_config.ProgramConfig)}
-    items = [shutdown.StopItem(name, table.get("priority", defaults["priority"]),
-                               table.get("stopwaitsecs", defaults["stopwaitsecs"]))
-             for name, table in ctx.programs.items()]
-    phases = shutdown.plan(items)
-    wanted = sum(phase.want for phase in phases)
-    needed = math.ceil(wanted + shutdown.RESERVE_MAX + shutdown.KILL_MARGIN * len(phases))
+    waits = {name: table.get("stopwaitsecs", defaults["stopwaitsecs"]) for name, table in ctx.programs.items()}
+    priorities = {name: table.get("priority", defaults["priority"]) for name, table in ctx.programs.items()}
+    wanted, phases, needed = _shutdown_time(priorities, waits)
     default = next(f.default for f in dataclasses.fields(superd_config.DaemonSettings)
                    if f.name == "shutdown_timeout")
     if needed > default:
         ctx.daemon["shutdown_timeout"] = needed
         ctx.warn(ctx.main, None, None, f"the programs' stopwaitsecs add up to {wanted:g} s "
-                 f"over {len(phases)} priorities, more than superd's default shutdown_timeout "
-                 f"({default:g} s): shutdown_timeout = {needed}. The service manager must "
+                 f"over {phases} priorit{'ies' if phases != 1 else 'y'}, more than superd's default "
+                 f"shutdown_timeout ({default:g} s): shutdown_timeout = {needed}. The service manager must "
                  "allow more (docker stop -t, terminationGracePeriodSeconds, TimeoutStopSec)")
+    long = [name for name, wait in waits.items() if wait > LONG_STOP]
+    if long:
+        _, _, proposed = _shutdown_time(priorities, {n: min(w, LONG_STOP) for n, w in waits.items()})
+        ctx.warn(ctx.main, None, None, f"{', '.join(f'{n} (stopwaitsecs = {waits[n]:g})' for n in long)}: "
+                 f"a wait this long (supervisord's idiom for letting a running job finish) cannot fit "
+                 f"a container's stop grace period (docker stop: 10 s, Kubernetes: 30 s, unless raised), "
+                 f"and superd's shutdown lasts as long (shutdown_timeout = {needed}). Proposed: "
+                 f"stopwaitsecs = {LONG_STOP} and shutdown_timeout = {max(proposed, default)}, a grace period "
+                 f"above that (docker stop -t {max(proposed, default) + 5}, terminationGracePeriodSeconds: "
+                 f"{max(proposed, default) + 5}), and jobs that finish or go back to the queue within it "
+                 "(Laravel Horizon: a job timeout below it)")
+
+
+def _shutdown_time(priorities: dict[str, int], waits: dict[str, float]) -> tuple[float, int, int]:
+    """(the stop waits wanted in total, the phases, the shutdown_timeout they need)."""
+    phases = shutdown.plan([shutdown.StopItem(name, priorities[name], waits[name]) for name in waits])
+    wanted = sum(phase.want for phase in phases)
+    return wanted, len(phases), math.ceil(wanted + shutdown.RESERVE_MAX + shutdown.KILL_MARGIN * len(phases))
 
 
 def _document(ctx: Context) -> str:

@@ -6,7 +6,6 @@ resolved now from this environment."""
 from __future__ import annotations
 
 import os
-import platform
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -123,12 +122,12 @@ def _resolve(match: re.Match[str], scope: Scope) -> Parts:
     if key == "here":
         return [_format(match, scope.here, scope)]
     if key == "host_node_name":
-        node = platform.node()
-        default = node if node and re.fullmatch(r"[A-Za-z0-9_.-]+", node) else None
-        scope.warn(f"{whole}: superd has no host name expansion; written as "
-                   f"{render([Ref('HOSTNAME', default)])} (the HOSTNAME variable of superd's "
-                   "environment, else this machine's name)")
-        return [Ref("HOSTNAME", default)]
+        # Not this machine's name: the config runs elsewhere (an image, a fleet).
+        scope.warn(f"{whole}: written as ${{HOSTNAME}}, expanded where superd runs (not this "
+                   "machine's name, as supervisord would have had it): docker and Kubernetes set "
+                   "HOSTNAME; under systemd add Environment=HOSTNAME=%H to the unit, else superd "
+                   "refuses the config ($HOSTNAME is not set)")
+        return [Ref("HOSTNAME")]
     program = scope.program
     if program is not None:
         if key == "program_name":

@@ -210,6 +210,14 @@ def convert_program(ctx: Context, section: Section) -> None:
         ctx.set(table, keys, "priority", priority,
                 ctx.warner(section, "priority", section.options.get("priority")))
 
+    autostart = options.get("autostart")
+    if autostart is not None and "%(ENV_" in autostart.value:
+        # superd's autostart is a plain boolean: no ${X} to keep the choice for start time.
+        ctx.warn(autostart.file, section.name, "autostart", f"{autostart.value.strip()}: superd's "
+                 "autostart is a plain true or false (no ${VAR}), so the variable cannot decide at start "
+                 "time: its value is fixed now, or, where it cannot be, the setting is dropped and the "
+                 f"program always starts. To keep the choice: autostart = false, and 'superctl start "
+                 f"{name}' where the variable says so")
     for key, parse in _PROGRAM_SCALARS:
         value = typed(key, parse)
         if value is not None:
@@ -219,7 +227,10 @@ def convert_program(ctx: Context, section: Section) -> None:
                  "supervisord refuses this, superd kills only the process")
 
     redirect = typed("redirect_stderr", boolean)
-    _convert_output(ctx, section, options, table, "stdout", info, [program_env, ctx.daemon_env])
+    if section.name.startswith("eventlistener:"):
+        from .listener import convert_listener
+        convert_listener(ctx, section, options, table)
+    said = [_convert_output(ctx, section, options, table, "stdout", info, [program_env, ctx.daemon_env])]
     if redirect:
         table["stderr"] = "stdout"
         for key in ("stderr_logfile", "stderr_logfile_maxbytes", "stderr_logfile_backups"):
@@ -229,7 +240,7 @@ def convert_program(ctx: Context, section: Section) -> None:
                 ctx.note(option.file, section.name, key, "ignored by supervisord too, "
                          "since redirect_stderr is true; dropped")
     else:
-        _convert_output(ctx, section, options, table, "stderr", info, [program_env, ctx.daemon_env])
+        said.append(_convert_output(ctx, section, options, table, "stderr", info, [program_env, ctx.daemon_env]))
 
     for key, (harmless, why) in _PROGRAM_DROPPED.items():
         option = options.pop(key, None)
@@ -249,7 +260,7 @@ def convert_program(ctx: Context, section: Section) -> None:
     origin = f"[{section.name}] in {ctx.shown(section.file)}"
     if group_section is not None:
         origin += f', supervisord group "{group}"'
-    ctx.comments[f"program.{toml_key(name)}"] = [origin]
+    ctx.comments[f"program.{toml_key(name)}"] = [origin] + [line for line in said if line]
 
 
 def _daemon_value(ctx: Context, option: Option, key: str, parse: Callable[[str], Any]) -> Any:
@@ -299,8 +310,10 @@ def _span(names: Sequence[str]) -> str:
 
 
 def _convert_output(ctx: Context, section: Section, options: dict[str, Option], table: dict[str, Any],
-                    stream: str, info: ProgramInfo, env: Sequence[Mapping[str, Parts]]) -> None:
-    """``{stream}_logfile``, ``_maxbytes`` and ``_backups``: where the output goes."""
+                    stream: str, info: ProgramInfo, env: Sequence[Mapping[str, Parts]]) -> Optional[str]:
+    """``{stream}_logfile``, ``_maxbytes`` and ``_backups``: where the output goes;
+    a line to say in the TOML about it, or None."""
+    said = None
     keys = superd_config.PROGRAM_KEYS
     option = options.pop(f"{stream}_logfile", None)
     maxbytes = options.pop(f"{stream}_logfile_maxbytes", None)
@@ -316,7 +329,16 @@ def _convert_output(ctx: Context, section: Section, options: dict[str, Option], 
         elif word in ("none", "off", "/dev/null"):
             target = "null"
         elif word in CONSOLE_FILES:
-            target = "console"
+            # Unrotated (maxbytes = 0) supervisord's own stdout: straight through, as superd's "inherit".
+            unrotated = maxbytes is not None and maxbytes.value.strip() == "0"
+            target = "inherit" if unrotated else "console"
+            # Said in the TOML, above the program (a complete conversion says nothing on stderr).
+            if unrotated:
+                said = (f'{stream} = "inherit": {word} unrotated, as supervisord had it: the program '
+                        f"writes to superd's own {stream}, lines unchanged (nothing for superctl tail)")
+            else:
+                said = (f'{stream} = "console" ({word}): each line prefixed with the process\'s name; '
+                        f'"inherit" passes the lines through unchanged')
         elif word == "syslog":
             warn('superd does not write to syslog: "console" instead (under systemd, '
                  "the journal)")
@@ -324,8 +346,8 @@ def _convert_output(ctx: Context, section: Section, options: dict[str, Option], 
         else:
             target = render_path(parts, scope)
         ctx.set(table, keys, stream, target, warn)
-    if target in ("console", "null"):
-        return      # sizes and backups only matter for files
+    if target in ("console", "null", "inherit"):
+        return said     # sizes and backups only matter for files
     for option, key, parse in ((maxbytes, f"{stream}_maxbytes", size),
                                (backups, f"{stream}_backups", non_negative)):
         if option is None:

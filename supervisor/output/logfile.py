@@ -37,7 +37,7 @@ class LogFile(Sink):
     """
 
     __slots__ = ("path", "maxbytes", "backups", "make_dirs", "clock", "size", "failures", "failing",
-                 "_retry_at", "_dropped_at_failure", "_check_at", "_rotate_after", "_rotate_failing", "users")
+                 "_retry_at", "_dropped_at_failure", "_check_at", "_rotate_after", "_rotate_failing", "users", "_unended")
 
     def __init__(self, path: str, maxbytes: int, backups: int, *, make_dirs: bool = False,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -56,6 +56,7 @@ class LogFile(Sink):
         self._rotate_after = 0.0   # rotation failed: not before this time
         self._rotate_failing = False
         self.users = 0             # streams writing here (files are shared by path)
+        self._unended = False      # a failed write left a line without its end in the file
 
     # -- opening
 
@@ -80,6 +81,8 @@ class LogFile(Sink):
             self.size = os.fstat(fd).st_size if self.regular else 0
         except OSError:  # pragma: no cover
             self.size = 0
+        if self.size == 0:
+            self._unended = False  # a new file: no cut line to end
         self._check_at = self.clock() + CHECK_SECONDS
         return True
 
@@ -127,15 +130,46 @@ class LogFile(Sink):
         self._close_fd()
         self._fail("cannot write", exc)
 
+    def _cut(self, buffers: Buffers, done: int) -> int:
+        """The disk filled up in the middle of a line: take back the start of
+        that line (it counts as dropped); when that fails, the next write
+        after recovery ends it first, so no two lines are ever merged."""
+        written = b"".join(buffers)[:done]
+        start = len(written) - (written.rfind(b"\n") + 1)
+        if not start or self.fd is None:
+            return 0
+        try:
+            os.ftruncate(self.fd, os.fstat(self.fd).st_size - start)
+        except OSError:
+            self._unended = True
+            return 0
+        self.written -= start
+        return start
+
+    def _deleted(self) -> bool:
+        """True when the open file has no name left (deleted, or its folder was)."""
+        try:
+            return os.fstat(self.fd).st_nlink == 0  # type: ignore[arg-type]
+        except OSError:
+            return True
+
     # -- writing
 
     def write(self, buffers: Buffers) -> bool:
-        if self.fd is None or (self.regular and self.clock() >= self._check_at):
+        if self.fd is not None and self.regular and self._deleted():
+            # Written to a deleted file, output is lost without a trace: not one write.
+            log.warning("%s was deleted: writing a new one", self.path)
+            self.open()
+        elif self.fd is None or (self.regular and self.clock() >= self._check_at):
             if self.fd is not None:
                 self._check_path()
+        if self.fd is None:
             if not self.ensure_open():
                 self.dropped += sum(len(b) for b in buffers)
                 return True
+        if self._unended and self.regular:
+            self._append(b"\n")  # the line a failed write cut: ended before the next one
+            self._unended = self.fd is None
         if not self.regular:
             ok = super().write(buffers)
         else:

@@ -23,7 +23,7 @@ from typing import Collection, Optional
 
 from ..config import InstanceConfig
 from .capture import Capture
-from .follow import Follower
+from .follow import MAX_FOLLOWERS, Follower
 from .logfile import LogFile
 from .sinks import ConsoleSink, NullSink
 from .streams import Stream
@@ -65,6 +65,8 @@ class Outputs:
         self._files: dict[str, LogFile] = {}
         self._colours: dict[str, int] = {}
         self._follow_tasks: dict[asyncio.Task, asyncio.StreamWriter] = {}
+        self._following: set[asyncio.StreamWriter] = set()
+        self.timestamps = False  # [superd] log_timestamps: the default of programs that do not say
 
     def configure(self, names: Collection[str], loop: asyncio.AbstractEventLoop) -> None:
         """The processes are ``names`` now (superd starts, or a reload changed them).
@@ -113,7 +115,7 @@ class Outputs:
             if target == "console":
                 return Stream(instance.name, which, self._console(1 if which == "stdout" else 2),
                               console=True, ring=True)
-            if target == "null":
+            if target in ("null", "inherit"):  # inherit: never written to (no pipe, see capture)
                 return Stream(instance.name, which, NullSink(), ring=True)
             auto = target == "auto"
             path = os.path.join(logs_dir, f"{instance.name}-{which}.log") if auto else target
@@ -121,7 +123,7 @@ class Outputs:
 
         stdout = make("stdout", instance.stdout, program.stdout_maxbytes, program.stdout_backups)
         if instance.stderr == "stdout" or (
-            instance.stderr == instance.stdout and instance.stdout not in ("auto", "console", "null")
+            instance.stderr == instance.stdout and instance.stdout not in ("auto", "console", "null", "inherit")
         ):
             stderr = stdout
         else:
@@ -183,15 +185,21 @@ class Outputs:
         """Pipes for a process about to be spawned (Popen gets ``.stdout``/``.stderr``)."""
         output = self.output_of(instance, logs_dir)
         capture = Capture(self.loop)
+        stamp = instance.program.log_timestamps
+        stamp = self.timestamps if stamp is None else stamp
         try:
             stdout = output.streams["stdout"]
             self._prepare(stdout)
-            capture.stdout = capture.pipe(stdout)
+            stdout.stamp = stamp
+            # "inherit": no pipe, superd's own stdout/stderr (capture.stdout stays None)
+            if instance.stdout != "inherit":
+                capture.stdout = capture.pipe(stdout)
             if output.merged:
                 capture.stderr = subprocess.STDOUT
-            else:
+            elif instance.stderr != "inherit":
                 stderr = output.streams["stderr"]
                 self._prepare(stderr)
+                stderr.stamp = stamp
                 capture.stderr = capture.pipe(stderr)
         except OSError:
             capture.abort()
@@ -210,20 +218,33 @@ class Outputs:
     def stream(self, instance: InstanceConfig, which: str, logs_dir: str) -> Stream:
         return self.output_of(instance, logs_dir).streams[which]
 
-    def follow(self, stream: Stream, writer: asyncio.StreamWriter) -> None:
-        """Stream new lines to ``writer`` until it closes.
+    def can_follow(self) -> bool:
+        """False when :data:`~supervisor.output.follow.MAX_FOLLOWERS` readers follow already."""
+        return len(self._follow_tasks) < MAX_FOLLOWERS
+
+    def follow(self, stream: Stream, writer: asyncio.StreamWriter, timeout: float) -> None:
+        """Stream new lines to ``writer`` until it closes, or takes nothing for ``timeout`` seconds.
 
         Called while the ``tail`` request is handled: lines are collected from
         now on, and sent once that request is over, after its response.
         """
-        follower = Follower(stream, writer)
+        follower = Follower(stream, writer, timeout)
         task = asyncio.ensure_future(follower.run(asyncio.current_task()))
         self._follow_tasks[task] = writer
-        task.add_done_callback(self._follow_tasks.pop)
+        self._following.add(writer)
+        task.add_done_callback(self._followed)
+
+    def _followed(self, task: asyncio.Task) -> None:
+        self._following.discard(self._follow_tasks.pop(task))
 
     def is_following(self, writer) -> bool:
         """True while ``writer``'s connection streams ``tail -f`` lines (it sends nothing meanwhile)."""
-        return writer in self._follow_tasks.values()
+        return writer in self._following
+
+    @property
+    def followers(self) -> int:
+        """Connections following a stream now (they do not count as control connections)."""
+        return len(self._following)
 
     # -- files and counters
 
@@ -252,6 +273,14 @@ class Outputs:
                    for s in output.unique()}
             for name, output in self._outputs.items()
         }
+
+    def dropped(self, name: str) -> dict[str, dict[str, int]]:
+        """What the sinks lost of one process's output: ``{"stdout": {"bytes": n,
+        "lines": m}, "stderr": {...}}`` (merged streams: "stdout" only), for ``status``."""
+        output = self._outputs.get(name)
+        if output is None:
+            return {"stdout": {"bytes": 0, "lines": 0}, "stderr": {"bytes": 0, "lines": 0}}
+        return {s.which: {"bytes": s.dropped_bytes, "lines": s.dropped_lines} for s in output.unique()}
 
     def close(self) -> None:
         for task in list(self._follow_tasks):

@@ -120,10 +120,18 @@ class Sink:
                     rest = rest[k:]
         except OSError as exc:
             self.written += done
-            self._failed(exc, total - done)
+            lost = total - done
+            if done:
+                lost += self._cut(buffers, done)
+            self._failed(exc, lost)
             return True
         self.written += done
         return True
+
+    def _cut(self, buffers: Buffers, done: int) -> int:
+        """A write failed after ``done`` bytes, perhaps in the middle of a line:
+        subclasses may take that line's start back; returns its length if so."""
+        return 0
 
     def when_drained(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once the kept bytes are written (at once if there are none)."""

@@ -21,7 +21,7 @@ from supervisor.config import (
     single_program,
 )
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.timeout(30)
 
 MAIN = "/srv/app/superd.toml"
 ENV = {"HOME": "/home/u", "PORT": "8000", "EMPTY": ""}
@@ -77,7 +77,7 @@ def test_all_problems_are_collected_at_once():
         f"{MAIN}: superd.shutdown_timeout: expected a number > 0, got 0 (integer)",
         f'{MAIN}: superd.log_level: expected one of "debug", "info", "warning", "error", got "loud" (string)',
         f'{MAIN}: program.web.stopwaitsecs: expected a number >= 0, got "ten" (string)',
-        f"{MAIN}: program.web.numprocs: expected an integer >= 1, got 0 (integer)",
+        f"{MAIN}: program.web.numprocs: expected an integer from 1 to 10000, got 0 (integer)",
         f"{MAIN}: program.db.command: expected a non-empty array of strings, or a command string, got an array",
         f'{MAIN}: program.db.autostart: expected true or false, got "yes" (string)',
     ]
@@ -270,6 +270,7 @@ BAD_DAEMON = [
     ("include", "conf.d/*.toml", 'expected an array of glob patterns, got "conf.d/*.toml" (string)'),
     ("cgroups", "on", 'expected one of "auto", "off", got "on" (string)'),
     ("cgroups", False, 'expected one of "auto", "off", got false (boolean)'),
+    ("log_timestamps", 1, "expected true or false, got 1 (integer)"),
 ]
 
 
@@ -286,8 +287,9 @@ def test_bad_items_in_daemon_arrays_are_keyed_by_index():
     ]
 
 
-READY_WHAT = ('expected "notify", "tcp:PORT", "tcp:HOST:PORT", { exec = "cmd", interval = 1, timeout = 5 } '
-              'or { tcp = "HOST:PORT", interval = 0.1, timeout = 1 }')
+READY_WHAT = ('expected "notify", "tcp:PORT", "tcp:HOST:PORT", "http://HOST:PORT/PATH", '
+              '{ exec = "cmd", interval = 1, timeout = 5 }, { tcp = "HOST:PORT", interval = 0.1, timeout = 1 } '
+              'or { http = "http://...", interval = 0.2, timeout = 2 }')
 
 
 BAD_PROGRAM = [
@@ -299,9 +301,10 @@ BAD_PROGRAM = [
     ("user", NO_SUCH_USER, f'no such user "{NO_SUCH_USER}"'),
     ("umask", 22, 'expected an octal string like "022", got 22 (integer); octal modes must be quoted'),
     ("umask", "abc", 'expected an octal string like "022", got "abc" (string)'),
-    ("numprocs", 0, "expected an integer >= 1, got 0 (integer)"),
-    ("numprocs", 2.0, "expected an integer >= 1, got 2.0 (float)"),
-    ("numprocs", True, "expected an integer >= 1, got true (boolean)"),
+    ("numprocs", 0, "expected an integer from 1 to 10000, got 0 (integer)"),
+    ("numprocs", 2.0, "expected an integer from 1 to 10000, got 2.0 (float)"),
+    ("numprocs", True, "expected an integer from 1 to 10000, got true (boolean)"),
+    ("numprocs", 10001, "expected an integer from 1 to 10000, got 10001 (integer)"),
     ("priority", "1", 'expected an integer, got "1" (string)'),
     ("priority", False, "expected an integer, got false (boolean)"),
     ("autostart", 1, "expected true or false, got 1 (integer)"),
@@ -320,11 +323,12 @@ BAD_PROGRAM = [
     ("killasgroup", 0, "expected true or false, got 0 (integer)"),
     ("exit_with", datetime.date(2024, 1, 31), "expected true or false, got 2024-01-31 (date)"),
     ("exit_with", None, "expected true or false, got None (NoneType)"),
-    ("stdout", "stdout", 'expected "auto", "console", "null" or a file path, got "stdout" (string)'),
-    ("stdout", "stderr", 'expected "auto", "console", "null" or a file path, got "stderr" (string)'),
-    ("stdout", "", 'expected "auto", "console", "null" or a file path, got "" (string)'),
-    ("stderr", "stderr", 'expected "auto", "console", "null", "stdout" or a file path, got "stderr" (string)'),
-    ("stderr", False, 'expected "auto", "console", "null", "stdout" or a file path, got false (boolean)'),
+    ("stdout", "stdout", 'expected "auto", "console", "null", "inherit" or a file path, got "stdout" (string)'),
+    ("stdout", "stderr", 'expected "auto", "console", "null", "inherit" or a file path, got "stderr" (string)'),
+    ("stdout", "", 'expected "auto", "console", "null", "inherit" or a file path, got "" (string)'),
+    ("stderr", "stderr", 'expected "auto", "console", "null", "stdout", "inherit" or a file path, '
+     'got "stderr" (string)'),
+    ("stderr", False, 'expected "auto", "console", "null", "stdout", "inherit" or a file path, got false (boolean)'),
     ("stdout_maxbytes", "50 furlongs", 'expected a size like "50MB" (B, KB, MB or GB), got "50 furlongs" (string)'),
     ("stdout_maxbytes", -1, 'expected a size like "50MB" (B, KB, MB or GB), got -1 (integer)'),
     ("stdout_backups", "10", 'expected an integer >= 0, got "10" (string)'),
@@ -344,6 +348,30 @@ BAD_PROGRAM = [
     ("stop_sequence", {"signal": "TERM", "wait": 1}, 'expected an array of steps like { signal = "TERM", '
                       'wait = 10 } or { exec = "cmd", wait = 10 }, got a table'),
     ("stop_command", [], "expected a non-empty array of strings, or a command string, got an array"),
+    ("sockets", "web", 'expected an array of socket names, like ["web"], got "web" (string)'),
+    # Restart policy, health, resources (more in test_health_config.py).
+    ("restart_delay", -1, "expected a number >= 0, got -1 (integer)"),
+    ("restart_burst", 1.5, "expected an integer >= 0, got 1.5 (float)"),
+    ("restart_interval", 0, "expected a number > 0, got 0 (integer)"),
+    ("restart_backoff_max", 0.5, "expected a number >= 1, got 0.5 (float)"),
+    ("alive", "notify", '"notify" is for ready; for a notify program use watchdog = SECONDS'),
+    ("watchdog", 0, "expected a number > 0, got 0 (integer)"),
+    ("memory_restart", "lots", 'expected a size like "50MB" (B, KB, MB or GB), got "lots" (string)'),
+    ("memory_max", 0, 'expected a size above 0 like "400MB", got 0 (integer)'),
+    ("cpu_max", 0, "expected a number > 0, got 0 (integer)"),
+    ("pids_max", 0, "expected an integer >= 1, got 0 (integer)"),
+    ("rlimits", 5, 'expected a table like { nofile = 65536, core = "unlimited" }, got 5 (integer)'),
+    ("nice", 20, "expected an integer from -20 to 19, got 20 (integer)"),
+    ("oom_score_adj", -1001, "expected an integer from -1000 to 1000, got -1001 (integer)"),
+    ("env_file", 5, 'expected a path or an array of paths ("-" in front: optional), got 5 (integer)'),
+    # Hooks, event listeners, timestamps.
+    ("before_start", [], "expected a non-empty array of strings, or a command string, got an array"),
+    ("after_stop", 5, "expected a non-empty array of strings, or a command string, got 5 (integer)"),
+    ("hook_timeout", 0, "expected a number > 0, got 0 (integer)"),
+    ("log_timestamps", "yes", 'expected true or false, got "yes" (string)'),
+    ("events", "PROCESS_STATE", 'expected an array of supervisord event types like "PROCESS_STATE_EXITED", '
+     'got "PROCESS_STATE" (string)'),
+    ("buffer_size", 0, "expected an integer from 1 to 100000, got 0 (integer)"),
 ]
 
 
@@ -405,15 +433,17 @@ def test_user_is_fine_as_root_or_as_self(monkeypatch):
 
 def test_unknown_top_level_key():
     assert problems({"programs": {}, "debug": True}) == [
-        f"{MAIN}: programs: unknown key; expected only [superd] and [program.NAME] tables",
-        f"{MAIN}: debug: unknown key; expected only [superd] and [program.NAME] tables",
+        f'{MAIN}: programs: unknown key (did you mean "program"?); expected only [superd], [program.NAME], '
+        "[socket.NAME] and [http] tables",
+        f"{MAIN}: debug: unknown key; expected only [superd], [program.NAME], [socket.NAME] and [http] tables",
     ]
 
 
 def test_unknown_daemon_key():
     [problem] = problems({"superd": {"sockets": "/x"}})
-    assert problem.startswith(f"{MAIN}: superd.sockets: unknown key; expected one of socket, socket_mode,")
-    assert problem.endswith("logs_dir, include, cgroups")
+    assert problem.startswith(f'{MAIN}: superd.sockets: unknown key (did you mean "socket"?); '
+                              "expected one of socket, socket_mode,")
+    assert problem.endswith("logs_dir, include, cgroups, log_timestamps")
 
 
 def test_unknown_program_key_is_refused_and_quoted_when_needed():
@@ -714,7 +744,7 @@ def test_superd_table_and_unknown_tables_are_refused_in_includes(tmp_path):
         load(str(main), ENV)
     assert [str(p) for p in info.value.problems] == [
         f"{inc}: superd: [superd] is only allowed in the main config file",
-        f"{inc}: other: unknown key; expected only [program.NAME] tables",
+        f"{inc}: other: unknown key; expected only [program.NAME] and [socket.NAME] tables",
     ]
 
 
@@ -1009,7 +1039,7 @@ def test_depends_on_unknown_repeated_and_cycles():
     }}
     assert problems(data) == [
         f'{MAIN}: program.e.depends_on[1]: "a" is listed twice',
-        f'{MAIN}: program.a.depends_on[1]: no program named "nope" (programs: a, b, c, d)',
+        f'{MAIN}: program.a.depends_on[1]: no program named "nope" (programs: a, b, c, d, e)',
         f"{MAIN}: program.a.depends_on: dependency cycle: a -> b -> c -> a",
         f"{MAIN}: program.d.depends_on: dependency cycle: d -> d",
     ]
@@ -1051,3 +1081,14 @@ def test_completed_needs_a_program_that_can_complete():
 def test_a_command_step_needs_time():
     assert problems(web(stop_sequence=[{"exec": "drain", "wait": 0}])) == [
         f"{MAIN}: program.web.stop_sequence[0].wait: expected a number > 0, got 0 (integer)"]
+
+
+def test_events_superd_cannot_send_are_refused_with_why():
+    assert problems(web(events=["PROCESS_STATE", "PROCESS_LOG", "TICK_7"])) == [
+        f'{MAIN}: program.web.events[1]: "PROCESS_LOG" is a supervisord event superd cannot send: '
+        "superd does not copy program output to event listeners",
+        f'{MAIN}: program.web.events[2]: unknown event type "TICK_7"; expected one of '
+        + ", ".join(config.eventkeys.SUPPORTED_EVENTS),
+    ]
+    assert problems(web(events=["PROCESS_STATE"], stdout="console")) == [
+        f"{MAIN}: program.web.stdout: an event listener's stdout is its channel to superd: leave stdout unset"]

@@ -31,7 +31,32 @@ def test_kubernetes_example_budget_and_embedded_config():
     embedded = textwrap.dedent(block)
     parsed = cfg.parse(tomllib.loads(embedded), None, {})
     assert pre_stop + parsed.daemon.shutdown_timeout < grace
-    assert {p.name for p in parsed.programs} == {"web", "worker"}
+    assert {p.name for p in parsed.programs} == {"web", "producer", "worker"}
+    # the image's ENTRYPOINT already gives -c: args must not repeat it
+    assert not re.search(r"^\s*args:", text.split("superd.toml: |", 1)[0], re.M)
+
+
+def test_docker_example_names_its_container_ignores_the_clutter_and_feeds_its_workers():
+    from supervisor import config as cfg
+
+    dockerfile = (REPO / "examples/docker/Dockerfile").read_text()
+    assert "docker run --rm --name superd-demo" in dockerfile and "docker stop -t 30 superd-demo" in dockerfile
+    assert "producer.py" in dockerfile
+    ignored = (REPO / ".dockerignore").read_text().split()
+    assert {".git", ".venv", "**/__pycache__"} <= set(ignored)
+    parsed = cfg.load(str(REPO / "examples/docker/superd.toml"), {})
+    assert {p.name for p in parsed.programs} == {"web", "producer", "worker"}
+
+
+def test_demo_producer_is_slower_than_its_workers():
+    from supervisor import config as cfg
+
+    for path in ("examples/demo/superd.toml", "examples/docker/superd.toml"):
+        parsed = cfg.load(str(REPO / path), {})
+        programs = {p.name: p for p in parsed.programs}
+        every = float(dict(programs["producer"].environment)["EVERY"])
+        job = float(dict(programs["worker"].environment).get("JOB_SECONDS", "3"))  # worker.py's default
+        assert 1 / every < programs["worker"].numprocs / job, path
 
 
 def test_systemd_unit_outlasts_the_shutdown_timeout():

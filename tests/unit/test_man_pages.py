@@ -27,6 +27,7 @@ import pytest
 from supervisor import config
 from supervisor.cli import superctl as ctl, superd as daemon
 from supervisor.control import protocol
+from supervisor.config.http import HTTP_KEYS, HttpSettings
 from supervisor.config.sockets import SOCKET_KEYS
 from supervisor.daemon import spawn
 from supervisor.core.states import DaemonState
@@ -249,6 +250,7 @@ def superd_toml_page_problems(text: str) -> list[str]:
     problems = _table_problems(text, "[superd] SETTINGS", config.DAEMON_KEYS, config.DaemonSettings)
     problems += _table_problems(text, "[program.NAME] SETTINGS", config.PROGRAM_KEYS, config.ProgramConfig)
     problems += _table_problems(text, "[socket.NAME] SETTINGS", SOCKET_KEYS, config.SocketConfig)
+    problems += _table_problems(text, "[http] SETTINGS", HTTP_KEYS, HttpSettings)
     states = {tag for tag, _ in tagged_paragraphs(section(text, "PROCESS STATES"))}
     for state in protocol.PROCESS_STATES:
         if state not in states:

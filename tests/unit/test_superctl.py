@@ -384,7 +384,7 @@ def test_unreachable_exits_7(sockdir, env):
 def test_start_stop_restart(server, env):
     r = superctl("-s", server.path, "start", "web", "db")
     assert (r.exit_code, r.stdout) == (0, "web: started\ndb: started\n")
-    assert server.last("start")["params"] == {"names": ["web", "db"], "wait": True}
+    assert server.last("start")["params"] == {"names": ["web", "db"], "wait": True, "progress": 1.0}
     r = superctl("-s", server.path, "stop", "--no-wait", "--timeout", "3", "all")
     assert (r.exit_code, r.stdout) == (0, "all: stopped\n")
     assert server.last("stop")["params"] == {"names": ["all"], "wait": False, "timeout": 3.0}

@@ -1,0 +1,11 @@
+"""superd's optional HTTP listener (``[http]``): supervisord's XML-RPC
+interface at ``/RPC2``, Prometheus metrics at ``/metrics`` and a dashboard at
+``/``.
+
+Nothing here is imported unless the config has an ``[http]`` table: superd
+without it keeps its memory and start-up time. :mod:`.server` is the
+transport (h11, authentication, limits), :mod:`.xmlrpc` decodes calls and
+encodes answers and faults, :mod:`.rpcinterface` maps supervisord's methods
+onto the command API, :mod:`.metrics` writes the Prometheus text and
+:mod:`.stats` counts what the metrics and the process info need.
+"""

@@ -1,0 +1,688 @@
+"""supervisord 4.3's XML-RPC interface (``supervisor.*``, ``system.*``) on superd's command API.
+
+Names are supervisord's: ``group:name`` (or just ``name`` when the process
+is its group's only one and named after it), ``group:*`` for a whole group.
+superd's instance names (``web_1``) are accepted alone too. Faults carry
+supervisord's codes and texts (``BAD_NAME: web``); process and daemon
+states carry its numbers. Methods superd cannot honour answer what
+supervisord answers when it cannot either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import time
+from typing import Any, Callable, Optional
+
+from .. import __version__
+from ..config import ConfigError, parse_signal
+from ..core.errors import Refused
+from ..core.process import Process
+from ..core.states import DaemonState, ProcessState
+from .server import Response
+from .xmlrpc import (ABNORMAL_TERMINATION, ALREADY_ADDED, ALREADY_STARTED, BAD_ARGUMENTS, BAD_NAME, BAD_SIGNAL,
+                     CANT_REREAD, FAILED, INCORRECT_PARAMETERS, NO_FILE, NOT_RUNNING, SHUTDOWN_STATE,
+                     SIGNATURE_UNSUPPORTED, SPAWN_ERROR, STILL_RUNNING, SUCCESS, UNKNOWN_METHOD, BadRequest,
+                     RPCError, dumps_fault, dumps_result, parse_call)
+
+log = logging.getLogger("superd")
+
+API_VERSION = "3.0"
+IDENTIFICATION = "supervisor"
+#: supervisord's numbers for process states (supervisor/states.py).
+PROCESS_CODES = {ProcessState.STOPPED: 0, ProcessState.STARTING: 10, ProcessState.RUNNING: 20,
+                 ProcessState.BACKOFF: 30, ProcessState.STOPPING: 40, ProcessState.EXITED: 100,
+                 ProcessState.FATAL: 200}
+RUNNING_STATES = (ProcessState.RUNNING, ProcessState.BACKOFF, ProcessState.STARTING)
+#: supervisord's states: FATAL 2, RUNNING 1, RESTARTING 0, SHUTDOWN -1.
+DAEMON_CODES = {"RUNNING": 1, "RESTARTING": 0, "SHUTDOWN": -1}
+#: The most a log read returns at once.
+MAX_READ = 1 << 20
+
+
+def rpc(*signature: str) -> Callable:
+    """Mark a method as an XML-RPC method with supervisord's signature (return type first)."""
+    def mark(fn: Callable) -> Callable:
+        fn.rpc_signature = list(signature)
+        return fn
+    return mark
+
+
+def _namespec(process: Process) -> str:
+    return process.name if process.group == process.name else f"{process.group}:{process.name}"
+
+
+def _string(value: Any, what: str = "name") -> str:
+    if not isinstance(value, str):
+        raise RPCError(INCORRECT_PARAMETERS, f"{what} must be a string")
+    return value
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool):
+        raise RPCError(INCORRECT_PARAMETERS, "expected an integer")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise RPCError(INCORRECT_PARAMETERS, "expected an integer") from None
+
+
+class RpcInterface:
+    def __init__(self, supervisor, stats) -> None:
+        self.sv = supervisor
+        self.stats = stats
+        self.restarting = False
+        self._applied: set[str] = set()   # groups the last reloadConfig already added or removed
+        self._tasks: set[asyncio.Task] = set()
+        self.methods: dict[str, Callable] = {}
+        for attr in dir(self):
+            fn = getattr(self, attr)
+            if callable(fn) and hasattr(fn, "rpc_signature"):
+                namespace, _, name = attr.partition("_")
+                self.methods[f"{namespace}.{name}"] = fn
+        for alias, name in (("supervisor.getVersion", "supervisor.getAPIVersion"),
+                            ("supervisor.readMainLog", "supervisor.readLog"),
+                            ("supervisor.readProcessLog", "supervisor.readProcessStdoutLog"),
+                            ("supervisor.tailProcessLog", "supervisor.tailProcessStdoutLog"),
+                            ("supervisor.clearProcessLog", "supervisor.clearProcessLogs")):
+            self.methods[alias] = self.methods[name]
+
+    def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+    # ------------------------------------------------------------------ dispatch
+
+    async def handle(self, body: bytes) -> Response:
+        try:
+            method, params = parse_call(body)
+        except BadRequest as exc:
+            return Response(400, (str(exc) + "\n").encode())
+        after: list[Callable[[], None]] = []
+        try:
+            result = await self.call(method, params, after)
+            data = dumps_result(result)
+        except RPCError as exc:
+            data = dumps_fault(exc.code, exc.text)
+        return Response(200, data, content_type="text/xml", after=(lambda: [f() for f in after]) if after else None)
+
+    async def call(self, method: str, params: tuple, after: list) -> Any:
+        fn = self.methods.get(method) if isinstance(method, str) else None
+        if fn is None:
+            raise RPCError(UNKNOWN_METHOD)
+        signature = inspect.signature(fn)
+        extra = {"after": after} if "after" in signature.parameters else {}
+        try:
+            signature.bind(*params, **extra)
+        except TypeError:
+            raise RPCError(INCORRECT_PARAMETERS) from None
+        if method.startswith("supervisor.") and (self.sv.state is DaemonState.SHUTTING_DOWN or self.restarting):
+            raise RPCError(SHUTDOWN_STATE)
+        try:
+            return await fn(*params, **extra)
+        except RPCError:
+            raise
+        except (ConfigError, Refused) as exc:
+            raise RPCError(FAILED, str(exc)) from None
+        except Exception as exc:  # a bug: a fault, and superd keeps serving
+            log.exception("XML-RPC %s failed", method)
+            raise RPCError(FAILED, f"{type(exc).__name__}: {exc}") from None
+
+    # ------------------------------------------------------------------ names
+
+    def _groups(self) -> dict[str, list[Process]]:
+        groups: dict[str, list[Process]] = {}
+        for process in self.sv.processes.values():
+            groups.setdefault(process.group, []).append(process)
+        return groups
+
+    def _lookup(self, name: Any) -> tuple[str, Optional[Process]]:
+        """``(group, process)``; the process is None for ``group:*`` (and a
+        group's name alone when no process has it). Raises BAD_NAME."""
+        name = _string(name)
+        groups = self._groups()
+        group, sep, process_name = name.partition(":")
+        if sep:
+            if group not in groups:
+                raise RPCError(BAD_NAME, name)
+            if process_name == "*":
+                return group, None
+            for process in groups[group]:
+                if process.name == process_name:
+                    return group, process
+            raise RPCError(BAD_NAME, name)
+        process = self.sv.processes.get(name)
+        if process is not None:
+            return process.group, process
+        if name in groups:
+            return name, None
+        raise RPCError(BAD_NAME, name)
+
+    def _process(self, name: Any) -> Process:
+        _, process = self._lookup(name)
+        if process is None:
+            raise RPCError(BAD_NAME, name)
+        return process
+
+    def _group(self, name: Any) -> list[Process]:
+        name = _string(name)
+        members = self._groups().get(name)
+        if members is None:
+            raise RPCError(BAD_NAME, name)
+        return sorted(members, key=lambda p: (p.config.program.priority, p.name))
+
+    def _all(self) -> list[Process]:
+        return sorted(self.sv.processes.values(), key=lambda p: (p.config.program.priority, p.group, p.name))
+
+    # ------------------------------------------------------------------ superd and supervisord
+
+    @rpc("string")
+    async def supervisor_getAPIVersion(self) -> str:
+        """Return the version of the RPC API (supervisord's: 3.0)."""
+        return API_VERSION
+
+    @rpc("string")
+    async def supervisor_getSupervisorVersion(self) -> str:
+        """Return the version of superd."""
+        return __version__
+
+    @rpc("string")
+    async def supervisor_getIdentification(self) -> str:
+        """Return the identifying string ("supervisor", as supervisord's default)."""
+        return IDENTIFICATION
+
+    @rpc("struct")
+    async def supervisor_getState(self) -> dict:
+        """Return superd's state as {statecode, statename}."""
+        name = "SHUTDOWN" if self.sv.state is DaemonState.SHUTTING_DOWN else \
+            "RESTARTING" if self.restarting else "RUNNING"
+        return {"statecode": DAEMON_CODES[name], "statename": name}
+
+    @rpc("int")
+    async def supervisor_getPID(self) -> int:
+        """Return superd's pid."""
+        return os.getpid()
+
+    def _main_log(self) -> str:
+        path = getattr(self.sv.config.daemon, "log_file", None)
+        if not path or not os.path.exists(path):
+            raise RPCError(NO_FILE, path or "superd logs to stderr ([superd] log_file is not set)")
+        return path
+
+    @rpc("string", "int", "int")
+    async def supervisor_readLog(self, offset, length) -> str:
+        """Read length bytes from superd's own log file, from offset."""
+        return _read(self._main_log(), _integer(offset), _integer(length))
+
+    @rpc("boolean")
+    async def supervisor_clearLog(self) -> bool:
+        """Empty superd's own log file."""
+        path = self._main_log()
+        try:
+            os.truncate(path, 0)
+        except OSError:
+            raise RPCError(FAILED) from None
+        return True
+
+    @rpc("boolean")
+    async def supervisor_shutdown(self, after: list) -> bool:
+        """Shut superd down (gracefully, as SIGTERM does), once this answer is sent."""
+        after.append(lambda: self.sv.request_shutdown("shutdown requested over XML-RPC"))
+        return True
+
+    @rpc("boolean")
+    async def supervisor_restart(self, after: list) -> bool:
+        """Restart superd's programs: stop them all, reload the config, start the autostart ones."""
+        self.restarting = True
+        after.append(lambda: self._background(self._restart()))
+        return True
+
+    async def _restart(self) -> None:
+        try:
+            await self.sv.commands.stop(list(self.sv.processes.values()), True, None)
+            try:
+                await self.sv.reload()
+            except (ConfigError, Refused) as exc:
+                log.warning("XML-RPC restart: the config was not reloaded: %s", exc)
+        finally:
+            self.restarting = False
+        if self.sv.state is not DaemonState.SHUTTING_DOWN:
+            autostart = [p for p in self.sv.processes.values() if p.config.program.autostart]
+            await self.sv.commands.start(autostart, True, None)
+
+    def _background(self, coroutine) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @rpc("array")
+    async def supervisor_reloadConfig(self) -> list:
+        """Reload the config and apply it; return [[added, changed, removed]] group names."""
+        before = {p.group for p in self.sv.processes.values()}
+        old_groups = {p.name: p.group for p in self.sv.processes.values()}
+        try:
+            result = await self.sv.reload()
+        except ConfigError as exc:
+            raise RPCError(CANT_REREAD, str(exc)) from None
+        after = {p.group for p in self.sv.processes.values()}
+        new_groups = {p.name: p.group for p in self.sv.processes.values()}
+        added, removed = sorted(after - before), sorted(before - after)
+        changed = sorted({old_groups.get(n) or new_groups.get(n) for n in result.get("changed", ())}
+                         - set(added) - set(removed) - {None})
+        changed += sorted({new_groups[n] for n in result.get("added", ()) if n in new_groups} - set(added)
+                          - set(changed))
+        changed += sorted({old_groups[n] for n in result.get("removed", ()) if n in old_groups} - set(removed)
+                          - set(changed))
+        # superd applied all of it already: supervisorctl's update then asks to
+        # stop, remove and add these groups, which is answered as done.
+        self._applied = set(added) | set(removed) | set(changed)
+        return [[added, changed, removed]]
+
+    @rpc("boolean", "string")
+    async def supervisor_addProcessGroup(self, name) -> bool:
+        """Add a group from the config: superd's reload already did; ALREADY_ADDED otherwise."""
+        name = _string(name)
+        if name in self._applied:
+            self._applied.discard(name)
+            return True
+        if name in self._groups():
+            raise RPCError(ALREADY_ADDED, name)
+        raise RPCError(BAD_NAME, name)
+
+    @rpc("boolean", "string")
+    async def supervisor_removeProcessGroup(self, name) -> bool:
+        """Remove a group: superd's reload removes what the config no longer has."""
+        name = _string(name)
+        groups = self._groups()
+        if name in groups:
+            if name in self._applied:
+                return True
+            if any(p.active for p in groups[name]):
+                raise RPCError(STILL_RUNNING, name)
+            raise RPCError(FAILED, f"{name} is still in the config: remove it there and call reloadConfig")
+        if name in self._applied:
+            return True
+        raise RPCError(BAD_NAME, name)
+
+    # ------------------------------------------------------------------ process info
+
+    def _info(self, process: Process) -> dict:
+        state = process.state
+        code = PROCESS_CODES[state]
+        start, stop, now = self.stats.start_time(process), self.stats.stop_time(process), int(time.time())
+        spawnerr = process.reason if state in (ProcessState.BACKOFF, ProcessState.FATAL) else ""
+        exitstatus = process.exitstatus or 0
+        stdout, stderr = self._logfile(process, "stdout"), self._logfile(process, "stderr")
+        if state is ProcessState.RUNNING:
+            up = int(process.uptime() or 0)
+            description = f"pid {process.pid}, uptime {up // 3600}:{up % 3600 // 60:02d}:{up % 60:02d}"
+        elif state in (ProcessState.BACKOFF, ProcessState.FATAL):
+            description = spawnerr or f'unknown error (try "tail {process.name}")'
+        elif state in (ProcessState.STOPPED, ProcessState.EXITED):
+            description = time.strftime("%b %d %I:%M %p", time.localtime(stop)) if start and stop else "Not started"
+        else:
+            description = ""
+        return {"name": process.name, "group": process.group, "description": description,
+                "start": start, "stop": stop, "now": now, "state": code, "statename": state.name,
+                "spawnerr": spawnerr, "exitstatus": exitstatus, "logfile": stdout, "stdout_logfile": stdout,
+                "stderr_logfile": stderr, "pid": process.pid or 0}
+
+    def _logfile(self, process: Process, which: str) -> str:
+        if self.sv.single:
+            return ""
+        try:
+            stream = self.sv.outputs.stream(process.config, which, self.sv.config.daemon.logs_dir)
+        except Exception:
+            return ""
+        return stream.path or ""
+
+    @rpc("struct", "string")
+    async def supervisor_getProcessInfo(self, name) -> dict:
+        """Info about one process (group:name)."""
+        return self._info(self._process(name))
+
+    @rpc("array")
+    async def supervisor_getAllProcessInfo(self) -> list:
+        """Info about every process, by group and name."""
+        return [self._info(p) for p in sorted(self.sv.processes.values(), key=lambda p: (p.group, p.name))]
+
+    @rpc("array")
+    async def supervisor_getAllConfigInfo(self) -> list:
+        """The config of every process."""
+        infos = []
+        for process in sorted(self.sv.processes.values(), key=lambda p: (p.group, p.name)):
+            program = process.config.program
+            infos.append({
+                "name": process.name, "group": process.group, "inuse": True,
+                "autostart": program.autostart, "group_prio": program.priority, "process_prio": program.priority,
+                "command": " ".join(process.config.command), "directory": process.config.directory or "",
+                "exitcodes": list(program.exitcodes), "startsecs": int(program.startsecs),
+                "startretries": program.startretries, "stopsignal": _signame(program.stopsignal),
+                "stopwaitsecs": int(program.stopwaitsecs), "stopasgroup": program.stopasgroup,
+                "killasgroup": program.killasgroup, "autorestart": str(program.autorestart.value)
+                if hasattr(program.autorestart, "value") else str(program.autorestart),
+                "stdout_logfile": self._logfile(process, "stdout"),
+                "stderr_logfile": self._logfile(process, "stderr"),
+                "redirect_stderr": process.config.stderr == "stdout",
+                "uid": os.getuid() if getattr(program, "user", None) is None else -1,
+            })
+        return infos
+
+    # ------------------------------------------------------------------ start, stop, signal
+
+    def _refuse_when_shutting_down(self) -> None:
+        if self.sv.state is DaemonState.SHUTTING_DOWN:
+            raise RPCError(SHUTDOWN_STATE)
+
+    async def _start_one(self, process: Process, wait: bool) -> bool:
+        self._refuse_when_shutting_down()
+        if process.state in RUNNING_STATES:
+            raise RPCError(ALREADY_STARTED, _namespec(process))
+        outcome = (await self.sv.commands.start([process], False, None))[0]
+        if not outcome["ok"]:
+            raise RPCError(FAILED, outcome["message"])
+        if process.spawn_exit_code is not None or process.reason.startswith("spawn error"):
+            raise RPCError(SPAWN_ERROR, _namespec(process))
+        if wait and process.state is not ProcessState.RUNNING:
+            await self.sv.wait_for(lambda: process.state is not ProcessState.STARTING)
+            if process.state is not ProcessState.RUNNING:
+                if process.spawn_exit_code is not None or process.reason.startswith("spawn error"):
+                    raise RPCError(SPAWN_ERROR, _namespec(process))
+                raise RPCError(ABNORMAL_TERMINATION, _namespec(process))
+        return True
+
+    async def _stop_one(self, process: Process, wait: bool) -> bool:
+        if process.state not in RUNNING_STATES:
+            raise RPCError(NOT_RUNNING, _namespec(process))
+        outcome = (await self.sv.commands.stop([process], wait, None))[0]
+        if not outcome["ok"]:
+            raise RPCError(FAILED, outcome["message"])
+        return True
+
+    def _signal_one(self, process: Process, sig) -> bool:
+        if process.state not in RUNNING_STATES or not process.signal(sig):
+            raise RPCError(NOT_RUNNING, _namespec(process))
+        return True
+
+    async def _each(self, processes: list[Process], action) -> list[dict]:
+        """Run ``action`` on every process at once; one status struct each, in order."""
+        async def one(process: Process) -> dict:
+            try:
+                await action(process)
+            except RPCError as exc:
+                return {"name": process.name, "group": process.group, "status": exc.code, "description": exc.text}
+            return {"name": process.name, "group": process.group, "status": SUCCESS, "description": "OK"}
+        return list(await asyncio.gather(*(one(p) for p in processes)))
+
+    @rpc("boolean", "string", "boolean")
+    async def supervisor_startProcess(self, name, wait=True):
+        """Start a process (name, group:name or group:*); with wait, until it is running."""
+        group, process = self._lookup(name)
+        if process is None:
+            return await self.supervisor_startProcessGroup(group, wait)
+        return await self._start_one(process, bool(wait))
+
+    @rpc("array", "string", "boolean")
+    async def supervisor_startProcessGroup(self, name, wait=True) -> list:
+        """Start every process of a group that is not running."""
+        members = self._group(name)
+        self._refuse_when_shutting_down()
+        return await self._each([p for p in members if p.state not in RUNNING_STATES],
+                                lambda p: self._start_one(p, bool(wait)))
+
+    @rpc("array", "boolean")
+    async def supervisor_startAllProcesses(self, wait=True) -> list:
+        """Start every process that is not running."""
+        self._refuse_when_shutting_down()
+        return await self._each([p for p in self._all() if p.state not in RUNNING_STATES],
+                                lambda p: self._start_one(p, bool(wait)))
+
+    @rpc("boolean", "string", "boolean")
+    async def supervisor_stopProcess(self, name, wait=True):
+        """Stop a process (name, group:name or group:*); with wait, until it is gone."""
+        group, process = self._lookup(name)
+        if process is None:
+            return await self.supervisor_stopProcessGroup(group, wait)
+        return await self._stop_one(process, bool(wait))
+
+    @rpc("array", "string", "boolean")
+    async def supervisor_stopProcessGroup(self, name, wait=True) -> list:
+        """Stop every running process of a group."""
+        if isinstance(name, str) and name in self._applied and name not in self._groups():
+            return []  # a reloadConfig removed it already
+        members = self._group(name)
+        return await self._each([p for p in members if p.state in RUNNING_STATES],
+                                lambda p: self._stop_one(p, bool(wait)))
+
+    @rpc("array", "boolean")
+    async def supervisor_stopAllProcesses(self, wait=True) -> list:
+        """Stop every running process."""
+        return await self._each([p for p in reversed(self._all()) if p.state in RUNNING_STATES],
+                                lambda p: self._stop_one(p, bool(wait)))
+
+    @staticmethod
+    def _signal(value: Any):
+        try:
+            if isinstance(value, str) and value.isdecimal():
+                value = int(value)
+            return parse_signal(value, allow_stop=True)
+        except (ValueError, TypeError):
+            raise RPCError(BAD_SIGNAL, value) from None
+
+    @rpc("boolean", "string", "string")
+    async def supervisor_signalProcess(self, name, signal="HUP"):
+        """Send a signal (name or number) to a process."""
+        group, process = self._lookup(name)
+        if process is None:
+            return await self.supervisor_signalProcessGroup(group, signal)
+        return self._signal_one(process, self._signal(signal))
+
+    @rpc("array", "string", "string")
+    async def supervisor_signalProcessGroup(self, name, signal="HUP") -> list:
+        """Send a signal to every running process of a group."""
+        members = self._group(name)
+        sig = self._signal(signal)
+
+        async def action(p: Process) -> bool:
+            return self._signal_one(p, sig)
+        return await self._each([p for p in members if p.state in RUNNING_STATES], action)
+
+    @rpc("array", "string")
+    async def supervisor_signalAllProcesses(self, signal="HUP") -> list:
+        """Send a signal to every running process."""
+        sig = self._signal(signal)
+
+        async def action(p: Process) -> bool:
+            return self._signal_one(p, sig)
+        return await self._each([p for p in self._all() if p.state in RUNNING_STATES], action)
+
+    # ------------------------------------------------------------------ logs and stdin
+
+    def _log_of(self, name: Any, which: str) -> Optional[str]:
+        process = self._process(name)
+        path = self._logfile(process, which)
+        if not path and which == "stderr" and process.config.stderr == "stdout":
+            path = self._logfile(process, "stdout")
+        return path or None
+
+    async def _read_log(self, name, offset, length, which: str) -> str:
+        path = self._log_of(name, which)
+        if path is None or not os.path.exists(path):
+            raise RPCError(NO_FILE, path or f"{name}'s {which} is not written to a file")
+        return _read(path, _integer(offset), _integer(length))
+
+    async def _tail_log(self, name, offset, length, which: str) -> list:
+        path = self._log_of(name, which)
+        offset, length = _integer(offset), _integer(length)
+        if path is None or not os.path.exists(path):
+            return ["", 0, False]
+        return _tail(path, offset, length)
+
+    @rpc("string", "string", "int", "int")
+    async def supervisor_readProcessStdoutLog(self, name, offset, length) -> str:
+        """Read length bytes of a process's stdout log from offset (a negative offset: from the end)."""
+        return await self._read_log(name, offset, length, "stdout")
+
+    @rpc("string", "string", "int", "int")
+    async def supervisor_readProcessStderrLog(self, name, offset, length) -> str:
+        """Read length bytes of a process's stderr log from offset (a negative offset: from the end)."""
+        return await self._read_log(name, offset, length, "stderr")
+
+    @rpc("array", "string", "int", "int")
+    async def supervisor_tailProcessStdoutLog(self, name, offset, length) -> list:
+        """[bytes, offset, overflow]: at most length bytes of the stdout log from offset, or its end."""
+        return await self._tail_log(name, offset, length, "stdout")
+
+    @rpc("array", "string", "int", "int")
+    async def supervisor_tailProcessStderrLog(self, name, offset, length) -> list:
+        """[bytes, offset, overflow]: at most length bytes of the stderr log from offset, or its end."""
+        return await self._tail_log(name, offset, length, "stderr")
+
+    def _clear(self, process: Process) -> None:
+        for which in ("stdout", "stderr"):
+            path = self._logfile(process, which)
+            if not path:
+                continue
+            try:
+                if os.path.exists(path):
+                    os.truncate(path, 0)
+            except OSError:
+                raise RPCError(FAILED, _namespec(process)) from None
+            stream = self.sv.outputs.stream(process.config, which, self.sv.config.daemon.logs_dir)
+            reopen = getattr(stream.sink, "reopen", None)
+            if reopen is not None:
+                reopen()  # its size (for rotation) starts again from 0
+
+    @rpc("boolean", "string")
+    async def supervisor_clearProcessLogs(self, name) -> bool:
+        """Empty a process's stdout and stderr log files."""
+        self._clear(self._process(name))
+        return True
+
+    @rpc("array")
+    async def supervisor_clearAllProcessLogs(self) -> list:
+        """Empty every process's log files."""
+        async def action(p: Process) -> None:
+            self._clear(p)
+        return await self._each(self._all(), action)
+
+    @rpc("boolean", "string", "string")
+    async def supervisor_sendProcessStdin(self, name, chars) -> bool:
+        """Write chars to a process's stdin (a program with stdin = true)."""
+        if not isinstance(chars, (str, bytes)):
+            raise RPCError(INCORRECT_PARAMETERS, chars)
+        process = self._process(name)
+        if process.pid is None or process.state is ProcessState.STOPPING:
+            raise RPCError(NOT_RUNNING, name)
+        write = getattr(self.sv.runtime, "write_stdin", None)
+        if write is None:
+            raise RPCError(NO_FILE, name)
+        try:
+            if not write(process, chars.encode() if isinstance(chars, str) else chars):
+                raise RPCError(NO_FILE, name)
+        except OSError:
+            raise RPCError(NO_FILE, name) from None
+        return True
+
+    @rpc("boolean", "string", "string")
+    async def supervisor_sendRemoteCommEvent(self, type, data) -> bool:
+        """Send a REMOTE_COMMUNICATION event to event listeners."""
+        self.sv.events.emit("remote_communication", reason=str(type), data=str(data))
+        return True
+
+    # ------------------------------------------------------------------ system
+
+    @rpc("array")
+    async def system_listMethods(self) -> list:
+        """Every method's name."""
+        return sorted(self.methods)
+
+    @rpc("string", "string")
+    async def system_methodHelp(self, name) -> str:
+        """A method's documentation."""
+        fn = self.methods.get(name) if isinstance(name, str) else None
+        if fn is None:
+            raise RPCError(SIGNATURE_UNSUPPORTED)
+        return inspect.getdoc(fn) or ""
+
+    @rpc("array", "string")
+    async def system_methodSignature(self, name) -> list:
+        """A method's signature: [return type, parameter types...]."""
+        fn = self.methods.get(name) if isinstance(name, str) else None
+        if fn is None:
+            raise RPCError(SIGNATURE_UNSUPPORTED)
+        return list(fn.rpc_signature)
+
+    @rpc("array", "array")
+    async def system_multicall(self, calls, after: list) -> list:
+        """Make many calls in one request: each answer in order, a fault as {faultCode, faultString}."""
+        if not isinstance(calls, list):
+            raise RPCError(INCORRECT_PARAMETERS)
+        results = []
+        for call in calls:
+            try:
+                if not isinstance(call, dict) or not isinstance(call.get("methodName"), str):
+                    raise RPCError(INCORRECT_PARAMETERS, "No methodName")
+                name, params = call["methodName"], call.get("params", [])
+                if name == "system.multicall":
+                    raise RPCError(INCORRECT_PARAMETERS, "Recursive system.multicall forbidden")
+                if not isinstance(params, list):
+                    raise RPCError(INCORRECT_PARAMETERS)
+                results.append(await self.call(name, tuple(params), after))
+            except RPCError as exc:
+                results.append({"faultCode": exc.code, "faultString": exc.text})
+        return results
+
+
+def _signame(sig: Any) -> str:
+    try:
+        import signal as signals
+
+        return signals.Signals(int(sig)).name.removeprefix("SIG")
+    except (ValueError, TypeError):
+        return str(sig)
+
+
+def _read(path: str, offset: int, length: int) -> str:
+    """supervisord's readLog: length bytes from offset (0: to the end); a
+    negative offset reads that many bytes from the end (length must be 0)."""
+    try:
+        with open(path, "rb") as f:
+            if offset < 0:
+                if length:
+                    raise RPCError(BAD_ARGUMENTS)
+                size = f.seek(0, os.SEEK_END)
+                f.seek(max(0, size + offset))
+                data = f.read(min(-offset, MAX_READ))
+            else:
+                if length < 0:
+                    raise RPCError(BAD_ARGUMENTS)
+                f.seek(offset)
+                data = f.read(min(length, MAX_READ) if length else MAX_READ)
+    except OSError:
+        raise RPCError(FAILED) from None
+    return data.decode("utf-8", "replace")
+
+
+def _tail(path: str, offset: int, length: int) -> list:
+    """supervisord's tail: ``[bytes, next offset, overflow]``."""
+    length = max(0, min(length, MAX_READ))
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            overflow = size > offset + length
+            if overflow:
+                offset = size - 1
+            if offset + length > size:
+                if offset > size - 1:
+                    length = 0
+                offset = size - length
+            offset = max(0, offset)
+            f.seek(offset)
+            data = f.read(length) if length else b""
+            return [data.decode("utf-8", "replace"), size, overflow]
+    except OSError:
+        return ["", offset, False]
