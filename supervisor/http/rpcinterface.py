@@ -22,10 +22,13 @@ from ..config import ConfigError, parse_signal
 from ..core.errors import Refused
 from ..core.process import Process
 from ..core.states import DaemonState, ProcessState
-from .server import Response
-from .xmlrpc import (ABNORMAL_TERMINATION, ALREADY_ADDED, ALREADY_STARTED, BAD_ARGUMENTS, BAD_NAME, BAD_SIGNAL,
+from .response import Response
+from .rpcbase import integer as _integer, namespec as _namespec, rpc, string as _string  # noqa: F401
+from .rpclogs import LogMethods, read_range
+from .rpcsystem import SystemMethods
+from .xmlrpc import (ABNORMAL_TERMINATION, ALREADY_ADDED, ALREADY_STARTED, BAD_NAME, BAD_SIGNAL,
                      CANT_REREAD, FAILED, INCORRECT_PARAMETERS, NO_FILE, NOT_RUNNING, SHUTDOWN_STATE,
-                     SIGNATURE_UNSUPPORTED, SPAWN_ERROR, STILL_RUNNING, SUCCESS, UNKNOWN_METHOD, BadRequest,
+                     SPAWN_ERROR, STILL_RUNNING, SUCCESS, UNKNOWN_METHOD, BadRequest,
                      RPCError, dumps_fault, dumps_result, parse_call)
 
 log = logging.getLogger("superd")
@@ -39,38 +42,9 @@ PROCESS_CODES = {ProcessState.STOPPED: 0, ProcessState.STARTING: 10, ProcessStat
 RUNNING_STATES = (ProcessState.RUNNING, ProcessState.BACKOFF, ProcessState.STARTING)
 #: supervisord's states: FATAL 2, RUNNING 1, RESTARTING 0, SHUTDOWN -1.
 DAEMON_CODES = {"RUNNING": 1, "RESTARTING": 0, "SHUTDOWN": -1}
-#: The most a log read returns at once.
-MAX_READ = 1 << 20
 
 
-def rpc(*signature: str) -> Callable:
-    """Mark a method as an XML-RPC method with supervisord's signature (return type first)."""
-    def mark(fn: Callable) -> Callable:
-        fn.rpc_signature = list(signature)
-        return fn
-    return mark
-
-
-def _namespec(process: Process) -> str:
-    return process.name if process.group == process.name else f"{process.group}:{process.name}"
-
-
-def _string(value: Any, what: str = "name") -> str:
-    if not isinstance(value, str):
-        raise RPCError(INCORRECT_PARAMETERS, f"{what} must be a string")
-    return value
-
-
-def _integer(value: Any) -> int:
-    if isinstance(value, bool):
-        raise RPCError(INCORRECT_PARAMETERS, "expected an integer")
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise RPCError(INCORRECT_PARAMETERS, "expected an integer") from None
-
-
-class RpcInterface:
+class RpcInterface(LogMethods, SystemMethods):
     def __init__(self, supervisor, stats) -> None:
         self.sv = supervisor
         self.stats = stats
@@ -215,7 +189,7 @@ class RpcInterface:
     @rpc("string", "int", "int")
     async def supervisor_readLog(self, offset, length) -> str:
         """Read length bytes from superd's own log file, from offset."""
-        return _read(self._main_log(), _integer(offset), _integer(length))
+        return read_range(self._main_log(), _integer(offset), _integer(length))
 
     @rpc("boolean")
     async def supervisor_clearLog(self) -> bool:
@@ -499,143 +473,6 @@ class RpcInterface:
             return self._signal_one(p, sig)
         return await self._each([p for p in self._all() if p.state in RUNNING_STATES], action)
 
-    # ------------------------------------------------------------------ logs and stdin
-
-    def _log_of(self, name: Any, which: str) -> Optional[str]:
-        process = self._process(name)
-        path = self._logfile(process, which)
-        if not path and which == "stderr" and process.config.stderr == "stdout":
-            path = self._logfile(process, "stdout")
-        return path or None
-
-    async def _read_log(self, name, offset, length, which: str) -> str:
-        path = self._log_of(name, which)
-        if path is None or not os.path.exists(path):
-            raise RPCError(NO_FILE, path or f"{name}'s {which} is not written to a file")
-        return _read(path, _integer(offset), _integer(length))
-
-    async def _tail_log(self, name, offset, length, which: str) -> list:
-        path = self._log_of(name, which)
-        offset, length = _integer(offset), _integer(length)
-        if path is None or not os.path.exists(path):
-            return ["", 0, False]
-        return _tail(path, offset, length)
-
-    @rpc("string", "string", "int", "int")
-    async def supervisor_readProcessStdoutLog(self, name, offset, length) -> str:
-        """Read length bytes of a process's stdout log from offset (a negative offset: from the end)."""
-        return await self._read_log(name, offset, length, "stdout")
-
-    @rpc("string", "string", "int", "int")
-    async def supervisor_readProcessStderrLog(self, name, offset, length) -> str:
-        """Read length bytes of a process's stderr log from offset (a negative offset: from the end)."""
-        return await self._read_log(name, offset, length, "stderr")
-
-    @rpc("array", "string", "int", "int")
-    async def supervisor_tailProcessStdoutLog(self, name, offset, length) -> list:
-        """[bytes, offset, overflow]: at most length bytes of the stdout log from offset, or its end."""
-        return await self._tail_log(name, offset, length, "stdout")
-
-    @rpc("array", "string", "int", "int")
-    async def supervisor_tailProcessStderrLog(self, name, offset, length) -> list:
-        """[bytes, offset, overflow]: at most length bytes of the stderr log from offset, or its end."""
-        return await self._tail_log(name, offset, length, "stderr")
-
-    def _clear(self, process: Process) -> None:
-        for which in ("stdout", "stderr"):
-            path = self._logfile(process, which)
-            if not path:
-                continue
-            try:
-                if os.path.exists(path):
-                    os.truncate(path, 0)
-            except OSError:
-                raise RPCError(FAILED, _namespec(process)) from None
-            stream = self.sv.outputs.stream(process.config, which, self.sv.config.daemon.logs_dir)
-            reopen = getattr(stream.sink, "reopen", None)
-            if reopen is not None:
-                reopen()  # its size (for rotation) starts again from 0
-
-    @rpc("boolean", "string")
-    async def supervisor_clearProcessLogs(self, name) -> bool:
-        """Empty a process's stdout and stderr log files."""
-        self._clear(self._process(name))
-        return True
-
-    @rpc("array")
-    async def supervisor_clearAllProcessLogs(self) -> list:
-        """Empty every process's log files."""
-        async def action(p: Process) -> None:
-            self._clear(p)
-        return await self._each(self._all(), action)
-
-    @rpc("boolean", "string", "string")
-    async def supervisor_sendProcessStdin(self, name, chars) -> bool:
-        """Write chars to a process's stdin (a program with stdin = true)."""
-        if not isinstance(chars, (str, bytes)):
-            raise RPCError(INCORRECT_PARAMETERS, chars)
-        process = self._process(name)
-        if process.pid is None or process.state is ProcessState.STOPPING:
-            raise RPCError(NOT_RUNNING, name)
-        write = getattr(self.sv.runtime, "write_stdin", None)
-        if write is None:
-            raise RPCError(NO_FILE, name)
-        try:
-            if not write(process, chars.encode() if isinstance(chars, str) else chars):
-                raise RPCError(NO_FILE, name)
-        except OSError:
-            raise RPCError(NO_FILE, name) from None
-        return True
-
-    @rpc("boolean", "string", "string")
-    async def supervisor_sendRemoteCommEvent(self, type, data) -> bool:
-        """Send a REMOTE_COMMUNICATION event to event listeners."""
-        self.sv.events.emit("remote_communication", reason=str(type), data=str(data))
-        return True
-
-    # ------------------------------------------------------------------ system
-
-    @rpc("array")
-    async def system_listMethods(self) -> list:
-        """Every method's name."""
-        return sorted(self.methods)
-
-    @rpc("string", "string")
-    async def system_methodHelp(self, name) -> str:
-        """A method's documentation."""
-        fn = self.methods.get(name) if isinstance(name, str) else None
-        if fn is None:
-            raise RPCError(SIGNATURE_UNSUPPORTED)
-        return inspect.getdoc(fn) or ""
-
-    @rpc("array", "string")
-    async def system_methodSignature(self, name) -> list:
-        """A method's signature: [return type, parameter types...]."""
-        fn = self.methods.get(name) if isinstance(name, str) else None
-        if fn is None:
-            raise RPCError(SIGNATURE_UNSUPPORTED)
-        return list(fn.rpc_signature)
-
-    @rpc("array", "array")
-    async def system_multicall(self, calls, after: list) -> list:
-        """Make many calls in one request: each answer in order, a fault as {faultCode, faultString}."""
-        if not isinstance(calls, list):
-            raise RPCError(INCORRECT_PARAMETERS)
-        results = []
-        for call in calls:
-            try:
-                if not isinstance(call, dict) or not isinstance(call.get("methodName"), str):
-                    raise RPCError(INCORRECT_PARAMETERS, "No methodName")
-                name, params = call["methodName"], call.get("params", [])
-                if name == "system.multicall":
-                    raise RPCError(INCORRECT_PARAMETERS, "Recursive system.multicall forbidden")
-                if not isinstance(params, list):
-                    raise RPCError(INCORRECT_PARAMETERS)
-                results.append(await self.call(name, tuple(params), after))
-            except RPCError as exc:
-                results.append({"faultCode": exc.code, "faultString": exc.text})
-        return results
-
 
 def _signame(sig: Any) -> str:
     try:
@@ -644,45 +481,3 @@ def _signame(sig: Any) -> str:
         return signals.Signals(int(sig)).name.removeprefix("SIG")
     except (ValueError, TypeError):
         return str(sig)
-
-
-def _read(path: str, offset: int, length: int) -> str:
-    """supervisord's readLog: length bytes from offset (0: to the end); a
-    negative offset reads that many bytes from the end (length must be 0)."""
-    try:
-        with open(path, "rb") as f:
-            if offset < 0:
-                if length:
-                    raise RPCError(BAD_ARGUMENTS)
-                size = f.seek(0, os.SEEK_END)
-                f.seek(max(0, size + offset))
-                data = f.read(min(-offset, MAX_READ))
-            else:
-                if length < 0:
-                    raise RPCError(BAD_ARGUMENTS)
-                f.seek(offset)
-                data = f.read(min(length, MAX_READ) if length else MAX_READ)
-    except OSError:
-        raise RPCError(FAILED) from None
-    return data.decode("utf-8", "replace")
-
-
-def _tail(path: str, offset: int, length: int) -> list:
-    """supervisord's tail: ``[bytes, next offset, overflow]``."""
-    length = max(0, min(length, MAX_READ))
-    try:
-        with open(path, "rb") as f:
-            size = f.seek(0, os.SEEK_END)
-            overflow = size > offset + length
-            if overflow:
-                offset = size - 1
-            if offset + length > size:
-                if offset > size - 1:
-                    length = 0
-                offset = size - length
-            offset = max(0, offset)
-            f.seek(offset)
-            data = f.read(length) if length else b""
-            return [data.decode("utf-8", "replace"), size, overflow]
-    except OSError:
-        return ["", offset, False]

@@ -23,11 +23,12 @@ import pwd
 import socket
 import stat
 import struct
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import h11
 
 from ..control.listener import Listener
+from .response import Response, text
 from ..daemon.procfs import supplementary_groups
 
 log = logging.getLogger("superd")
@@ -49,21 +50,6 @@ except ImportError:  # pragma: no cover - other Pythons
 
 class HttpError(Exception):
     """The HTTP listener cannot start."""
-
-
-class Response:
-    __slots__ = ("status", "headers", "body", "after")
-
-    def __init__(self, status: int, body: bytes = b"", content_type: str = "text/plain; charset=utf-8",
-                 headers: Optional[list[tuple[str, str]]] = None, after: Optional[Callable[[], None]] = None) -> None:
-        self.status = status
-        self.body = body
-        self.headers = [("Content-Type", content_type), *(headers or [])]
-        self.after = after  # called once the answer is sent (shutdown: after the client has it)
-
-
-def text(status: int, message: str, headers: Optional[list[tuple[str, str]]] = None) -> Response:
-    return Response(status, (message + "\n").encode(), headers=headers)
 
 
 class _HttpListener(Listener):
