@@ -334,22 +334,28 @@ def _lines_of(payload: object) -> list[str]:
     return [line[:-1] if isinstance(line, str) and line.endswith("\n") else str(line) for line in payload]
 
 
-def _follow(conn: Connection, params: dict):
+def _subscribe(conn: Connection, method: str, params: dict, decode):
+    """The answer to ``method``, then its notifications, each through ``decode``,
+    until the connection ends (the caller stops reading when it wants)."""
     try:
-        req_id = conn.send_request("tail", params)
-        yield from _lines_of(conn.read_response(req_id))
+        req_id = conn.send_request(method, params)
+        yield from decode(conn.read_response(req_id))
         while True:
             msg = conn.read_message()
             if msg is EOF:
                 raise Unreachable(conn.path, "superd closed the connection")
             if "error" in msg and msg.get("id") in (None, req_id):
                 raise error_from_response(msg["error"])
-            if msg.get("method") == "tail":
-                params_ = msg.get("params")
-                yield from _lines_of(params_ if params_ is not None else [])
+            if msg.get("method") == method:
+                payload = msg.get("params")
+                yield from decode(payload if payload is not None else [])
             # anything else: not ours, skip it
     finally:
         conn.close()
+
+
+def _follow(conn: Connection, params: dict):
+    return _subscribe(conn, "tail", params, _lines_of)
 
 
 def _events_of(payload: object) -> list[dict]:
@@ -361,19 +367,11 @@ def _events_of(payload: object) -> list[dict]:
 
 
 def _follow_events(conn: Connection, params: dict):
+    events = _subscribe(conn, "events", params, _events_of)
     try:
-        req_id = conn.send_request("events", params)
-        yield from _events_of(conn.read_response(req_id))
-        while True:
-            msg = conn.read_message()
-            if msg is EOF:
-                raise Unreachable(conn.path, "superd closed the connection")
-            if "error" in msg and msg.get("id") in (None, req_id):
-                raise error_from_response(msg["error"])
-            if msg.get("method") == "events":
-                for event in _events_of(msg.get("params") or []):
-                    yield event
-                    if event.get("type") == "dropped":
-                        return
+        for event in events:
+            yield event
+            if event.get("type") == "dropped":
+                return
     finally:
-        conn.close()
+        events.close()
