@@ -120,7 +120,9 @@ class Program:
     stopwaitsecs: float = 1
     exitcodes: tuple = (0,)
     stdout: Optional[str] = None        # None: the daemon's default; "null"; or a file path
+    stderr: Optional[str] = None        # None: the daemon's default; or "null"
     stdout_maxbytes: int = 1 << 30
+    numprocs: int = 1                   # > 1: a pool of instances NAME_0, NAME_1, ...
 
 
 @dataclass
@@ -152,14 +154,12 @@ class Daemon:
     def ready(self) -> bool: ...  # pragma: no cover
     def start_program(self, name: str) -> None: ...  # pragma: no cover
     def status_argv(self) -> list[str]: ...  # pragma: no cover
+    def reload_argv(self) -> list[str]: ...  # pragma: no cover
     def daemon_side_all_running(self) -> Optional[float]: ...  # pragma: no cover
 
     # -- common ------------------------------------------------------------------
     def launch(self, programs: list[Program]) -> "Daemon":
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.programs = programs
-        config = self.workdir / self.config_name
-        config.write_text(self.config_text(programs))
+        config = self.write_config(programs)
         self._out = open(self.workdir / "daemon.stdout", "wb")
         self._err = open(self.workdir / "daemon.stderr", "wb")
         self.launched_wall = time.time()
@@ -167,6 +167,18 @@ class Daemon:
         self.proc = _procs.launch(self.argv(config), cwd=str(self.workdir), env=self.env(),
                                   stdout=self._out, stderr=self._err)
         return self
+
+    def write_config(self, programs: list[Program]) -> Path:
+        """(Re)write the daemon's config file for ``programs``; a reload reads it again."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.programs = programs
+        config = self.workdir / self.config_name
+        config.write_text(self.config_text(programs))
+        return config
+
+    def instances(self) -> int:
+        """How many processes the config runs (a pool counts each of its instances)."""
+        return sum(p.numprocs for p in self.programs)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -246,10 +258,14 @@ class Superd(Daemon):
                 f"stopwaitsecs = {p.stopwaitsecs}",
                 f"exitcodes = {list(p.exitcodes)}",
             ]
+            if p.numprocs > 1:
+                lines.append(f"numprocs = {p.numprocs}")
             if p.stdout is not None:
                 lines.append(f"stdout = {q(p.stdout)}")
                 if p.stdout not in ("null", "console"):
                     lines.append(f"stdout_maxbytes = {p.stdout_maxbytes}")
+            if p.stderr is not None:
+                lines.append(f"stderr = {q(p.stderr)}")
             lines.append("")
         return "\n".join(lines)
 
@@ -264,6 +280,9 @@ class Superd(Daemon):
 
     def status_argv(self) -> list[str]:
         return [*self.launch_with.ctl, "-s", self.socket, "status"]
+
+    def reload_argv(self) -> list[str]:
+        return [*self.launch_with.ctl, "-s", self.socket, "reload"]
 
     def daemon_side_all_running(self) -> Optional[float]:
         """Seconds from launch to the last RUNNING, by superd's own clock (``since``)."""
@@ -301,6 +320,9 @@ class Supervisord(Daemon):
             f"pidfile={w / 'supervisord.pid'}",
             f"childlogdir={w / 'logs'}",
             "loglevel=info",
+            # The default: the bench has raised the soft descriptor limit to the hard one, which
+            # supervisord inherits, so it needs no minfds to raise it (a larger minfds would only
+            # make each child close more descriptors one by one before its exec).
             "minfds=1024",
             "",
             "[rpcinterface:supervisor]",
@@ -320,11 +342,15 @@ class Supervisord(Daemon):
                 f"stopwaitsecs={int(p.stopwaitsecs)}",
                 f"exitcodes={','.join(str(c) for c in p.exitcodes)}",
             ]
+            if p.numprocs > 1:
+                lines += [f"numprocs={p.numprocs}", "process_name=%(program_name)s_%(process_num)d"]
             if p.stdout == "null":
-                lines += ["stdout_logfile=NONE", "stderr_logfile=NONE"]
+                lines.append("stdout_logfile=NONE")
             elif p.stdout is not None:
                 lines += [f"stdout_logfile={p.stdout}", f"stdout_logfile_maxbytes={p.stdout_maxbytes}",
                           "stdout_logfile_backups=0"]
+            if p.stderr == "null":
+                lines.append("stderr_logfile=NONE")
             lines.append("")
         return "\n".join(lines)
 
@@ -339,6 +365,10 @@ class Supervisord(Daemon):
 
     def status_argv(self) -> list[str]:
         return [str(self.venv / "bin" / "supervisorctl"), "-c", str(self.workdir / self.config_name), "status"]
+
+    def reload_argv(self) -> list[str]:
+        """``update`` re-reads the config (``reread``) and applies the difference."""
+        return [str(self.venv / "bin" / "supervisorctl"), "-c", str(self.workdir / self.config_name), "update"]
 
     _RUNNING_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) INFO success: (\S+) entered RUNNING state")
 
@@ -356,7 +386,7 @@ class Supervisord(Daemon):
                 seen += 1
                 stamp = time.mktime(time.strptime(m[1], "%Y-%m-%d %H:%M:%S")) + int(m[2]) / 1000
                 last = stamp if last is None else max(last, stamp)
-        if last is None or seen < len(self.programs):
+        if last is None or seen < self.instances():
             return None
         return last - self.launched_wall
 

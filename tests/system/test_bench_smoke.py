@@ -1,7 +1,9 @@
 """The benchmark keeps working: a tiny run of bench/run.py against superd only.
 
-Benchmarks are not tests; this only checks that every scenario runs, yields
-numbers, and leaves no process behind. It needs no network (no supervisord).
+Benchmarks are not tests; this only checks that every scenario runs (the bare
+launcher's floor, numprocs pools, reloads, the many-writer capture included),
+yields numbers, and leaves no process behind. It needs no network (no
+supervisord).
 """
 
 from __future__ import annotations
@@ -16,20 +18,29 @@ import pytest
 
 from tests.conftest import REPO
 
-# metric -> the N key it is reported under ("-" for scenarios without N)
+# metric -> (the key it is reported under: N, "N pools", writers or "-"; the kinds reported)
 EXPECTED = {
-    "start_s": "3",
-    "start_daemon_s": "3",
-    "stop_s": "3",
-    "idle_cpu_pct": "3",
-    "rss_mb": "3",
-    "status_s": "3",
-    "restart_s": "-",
-    "restart_quick_first_s": "-",
-    "restart_quick_second_s": "-",
-    "log_capture_s": "-",
-    "log_daemon_cpu_s": "-",
+    "start_s": ("4", ("floor", "superd")),
+    "start_daemon_s": ("4", ("superd",)),
+    "fds": ("4", ("superd",)),
+    "stop_s": ("4", ("superd",)),
+    "idle_cpu_pct": ("4", ("superd",)),
+    "rss_mb": ("4", ("superd",)),
+    "status_s": ("4", ("superd",)),
+    "reload_same_s": ("4", ("superd",)),
+    "reload_changed_s": ("4", ("superd",)),
+    "restart_s": ("-", ("superd",)),
+    "restart_quick_1_s": ("-", ("superd",)),
+    "restart_quick_2_s": ("-", ("superd",)),
+    "restart_quick_3_s": ("-", ("superd",)),
+    "restart_quick_median3_s": ("-", ("superd",)),
+    "log_capture_s": ("-", ("raw-file", "raw-pipe", "superd")),
+    "log_cpu_ms_per_mb": ("-", ("superd",)),
+    "log_multi_capture_s": ("3", ("raw-files", "superd")),
+    "log_multi_mb_per_s": ("3", ("raw-files", "superd")),
+    "log_multi_cpu_ms_per_mb": ("3", ("superd",)),
 }
+POOLED = ("start_s", "fds", "stop_s", "status_s", "reload_same_s", "reload_changed_s")
 
 
 @pytest.mark.timeout(120)
@@ -39,29 +50,39 @@ def test_bench_quick_run_superd_only(tmp_path):
     scratch.mkdir()
     env = dict(os.environ, TMPDIR=str(scratch))
     done = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "run.py"), "--quick", "--only", "superd", "--n", "3",
-         "--idle", "0.5", "--log-mb", "2", "--json", str(out)],
+        [sys.executable, str(REPO / "bench" / "run.py"), "--quick", "--only", "superd", "--n", "4",
+         "--pools", "--pool-size", "2", "--idle", "0.3", "--status-calls", "2", "--restarts", "1",
+         "--log-mb", "1", "--log-writers", "3", "--json", str(out)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=110,
     )
     assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr[-4000:]}"
     assert "start N programs" in done.stdout  # the table was printed
+    assert "Cost per program" in done.stdout
 
     report = json.loads(out.read_text())
     assert report["meta"]["settings"]["kinds"] == ["superd"]
+    assert report["meta"]["output_by_n"] == {"4": "auto"}
     results = report["results"]
-    for metric, n in EXPECTED.items():
-        summary = results[metric][n]["superd"]
-        assert isinstance(summary.get("median"), (int, float)), (metric, summary)
-        assert summary["median"] >= 0, (metric, summary)
-    assert results["log_capture_s"]["-"]["raw-file"]["median"] > 0
-    # superd stops 3 TERM-ignoring programs with stopwaitsecs=1 in parallel.
-    assert 0.9 <= results["stop_s"]["3"]["superd"]["median"] < 10
+    for metric, (key, kinds) in EXPECTED.items():
+        for kind in kinds:
+            summary = results[metric][key][kind]
+            assert isinstance(summary.get("median"), (int, float)), (metric, kind, summary)
+            assert summary["median"] >= 0, (metric, kind, summary)
+    for metric in POOLED:
+        assert results[metric]["4 pools"]["superd"]["median"] >= 0, metric
+    assert results["start_s"]["4 pools"]["floor"]["median"] > 0
+    # superd holds a pipe per stream of each program at least.
+    assert results["fds"]["4"]["superd"]["median"] >= 8
+    # superd stops 4 TERM-ignoring programs with stopwaitsecs=1 in parallel.
+    assert 0.9 <= results["stop_s"]["4"]["superd"]["median"] < 10
 
-    # Nothing the bench started is still running, and its scratch space is gone.
+    # Nothing the bench started is still running (its programs run in, or name, the
+    # scratch directory), and its scratch space is gone.
     leftovers = []
-    for proc in psutil.process_iter(["cmdline"]):
+    for proc in psutil.process_iter(["cmdline", "cwd"]):
         try:
-            if any(str(scratch) in part for part in proc.info["cmdline"] or ()):
+            if (proc.info["cwd"] or "").startswith(str(scratch)) \
+                    or any(str(scratch) in part for part in proc.info["cmdline"] or ()):
                 leftovers.append(proc)
         except psutil.Error:
             pass
