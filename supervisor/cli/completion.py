@@ -10,7 +10,7 @@ from ..control.client import Client
 from .app import resolve_socket
 
 #: The commands whose NAME arguments also accept "all".
-NAME_COMMANDS_WITH_ALL = ("status", "start", "stop", "restart", "wait", "signal")
+NAME_COMMANDS_WITH_ALL = ("status", "start", "stop", "restart", "wait", "signal", "clear", "update")
 SIGNALS = ("HUP", "INT", "QUIT", "KILL", "USR1", "USR2", "TERM", "CONT", "STOP", "TSTP", "WINCH")
 
 

@@ -34,10 +34,8 @@ def line(event: dict, as_json: bool) -> str:
             details.append("expected" if event["expected"] else "unexpected")
         extra = f" ({', '.join(details)})" if details else ""
         return f"{when} {name}: {event.get('from_state')} -> {event.get('to_state')}{extra}: {event.get('reason')}"
-    if kind == "ready":
-        return f"{when} {name}: {'ready' if event.get('ready') else 'not ready'}: {event.get('reason')}"
-    if kind == "health":
-        return f"{when} {name}: {event.get('health')}: {event.get('reason')}"
+    if kind in ("ready", "health"):
+        return f"{when} {name}: {event.get('from_state')} -> {event.get('to_state')}: {event.get('reason')}"
     if kind == "daemon":
         was = event.get("from_state")
         return f"{when} superd: {(was + ' -> ') if was else ''}{event.get('to_state')}"

@@ -35,21 +35,38 @@ def describe(proc: dict) -> str:
     return f"exited with code {status}"
 
 
+def shown_name(proc: dict) -> str:
+    """A process as supervisorctl names it: ``group:name`` in a ``[group.NAME]``, else its name."""
+    name, group = str(proc.get("name", "")), proc.get("group")
+    if group and group != proc.get("program", group) and group != name:
+        return f"{group}:{name}"
+    return name
+
+
 def status_lines(procs: list[dict]) -> list[str]:
     """supervisorctl-like aligned lines: name, STATE, description."""
     if not procs:
         return []
-    name_width = max(len(str(p.get("name", ""))) for p in procs)
+    name_width = max(len(shown_name(p)) for p in procs)
     state_width = max(_STATE_WIDTH, *(len(str(p.get("state", ""))) for p in procs))
     lines = []
     for p in procs:
-        name = str(p.get("name", ""))
+        name = shown_name(p)
         state = str(p.get("state", "")).upper()
         text = describe(p)
         if p.get("status_text"):  # the program's own word on itself (sd_notify STATUS=)
             text += f"; status: {p['status_text']}"
         lines.append(f"{name:<{name_width}}   {state:<{state_width}}   {text}".rstrip())
     return lines
+
+
+def avail_lines(processes: list[dict]) -> list[str]:
+    """supervisorctl's avail lines: name, "in use" or "avail", "auto" or
+    "manual", priority (supervisord's group:process priorities, both the program's here)."""
+    width = max([32, *(len(str(p.get("name", ""))) for p in processes)])
+    return [f"{p.get('name')!s:<{width}} {'in use' if p.get('in_use') else 'avail':<9} "
+            f"{'auto' if p.get('autostart') else 'manual':<9} {p.get('priority')}:{p.get('priority')}"
+            for p in processes]
 
 
 def print_results(results: list[dict]) -> bool:

@@ -186,7 +186,7 @@ class Shell(cmd.Cmd):
             return [s + " " for s in SIGNALS if s.startswith(text.upper())]
         if command == "tail" and args:
             return [s + " " for s in ("stdout", "stderr") if s.startswith(text)]
-        if command in ("reload", "shutdown", "state", "version"):
+        if command in ("reload", "shutdown", "state", "version", "maintail", "avail"):
             return []
         candidates = set(self.daemon_names())
         if command in NAME_COMMANDS_WITH_ALL:

@@ -17,7 +17,8 @@ from ..control import protocol
 from ..control.errors import InvalidConfig, SuperdError
 from .app import WAITING_TIMEOUT, App, reply_timeout, resolve_socket, waiting_timeout  # noqa: F401
 from .completion import complete_names, complete_signal
-from .render import error, print_results, report, status_lines
+from .maintail import maintail
+from .render import avail_lines, error, print_results, report, status_lines
 
 
 # --------------------------------------------------------------------------
@@ -214,6 +215,9 @@ def tail(ctx, follow: bool, lines: int, name: str, stream: str) -> None:
         it.close()
 
 
+cli.add_command(maintail)
+
+
 @cli.command()
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new events until Ctrl-C.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
@@ -250,19 +254,87 @@ def reload(ctx) -> None:
         try:
             result = client.reload()
         except InvalidConfig as exc:
-            error(f"config not reloaded: {exc}")
-            if isinstance(exc.data, list):
-                for problem in exc.data:
-                    if str(problem) not in exc.message:
-                        click.echo(f"  {problem}", err=True)
-            ctx.exit(protocol.EXIT_FAILED)
+            _config_refused(ctx, exc)
     printed = False
-    for key in ("added", "changed", "removed"):
+    for key in ("added", "changed", "removed", "regrouped"):
         for name in result.get(key) or ():
             click.echo(f"{name}: {key}")
             printed = True
     if not printed:
         click.echo("no changes")
+
+
+def _config_refused(ctx: click.Context, exc: InvalidConfig) -> None:
+    """The config file is invalid: its problems on stderr, exit 1."""
+    error(f"config not reloaded: {exc}")
+    if isinstance(exc.data, list):
+        for problem in exc.data:
+            if str(problem) not in exc.message:
+                click.echo(f"  {problem}", err=True)
+    ctx.exit(protocol.EXIT_FAILED)
+
+
+@cli.command()
+@click.argument("names", nargs=-1, metavar="[NAME...|all]", shell_complete=complete_names)
+@click.pass_context
+def update(ctx, names: tuple[str, ...]) -> None:
+    """Apply the config file (as reload), reporting by group as supervisorctl.
+
+    With NAMEs, only when the file changes nothing but those groups
+    (a config is applied whole). Prints nothing when nothing changed."""
+    with _app(ctx).client(timeout=WAITING_TIMEOUT) as client:
+        try:
+            groups = client.update(list(names) or None).get("groups") or {}
+        except InvalidConfig as exc:
+            _config_refused(ctx, exc)
+    for group in groups.get("removed") or ():
+        click.echo(f"{group}: stopped\n{group}: removed process group")
+    for group in groups.get("changed") or ():
+        click.echo(f"{group}: stopped\n{group}: updated process group")
+    for group in groups.get("added") or ():
+        click.echo(f"{group}: added process group")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@click.pass_context
+def avail(ctx, as_json: bool) -> None:
+    """List every configured process: in use, or avail (in the config file, not loaded yet).
+
+    Also whether it starts on its own (auto or manual) and its priority."""
+    with _app(ctx).client() as client:
+        result = client.avail()
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        for line in avail_lines(result.get("processes") or []):
+            click.echo(line)
+    if result.get("config_error"):
+        error(f"only what is in use is listed: {result['config_error']}")
+        ctx.exit(protocol.EXIT_FAILED)
+
+
+@cli.command()
+@names_argument
+@click.pass_context
+def clear(ctx, names: tuple[str, ...]) -> None:
+    """Empty processes' log files and what tail keeps of their output."""
+    with _app(ctx).client() as client:
+        results = client.clear(list(names))
+    if not print_results(results):
+        ctx.exit(protocol.EXIT_FAILED)
+
+
+@cli.command()
+@click.argument("name", shell_complete=complete_names)
+@click.pass_context
+def fg(ctx, name: str) -> None:
+    """Follow NAME's output and send each line typed to its stdin.
+
+    NAME needs stdin = true. Ctrl-C or Ctrl-D leaves; the program keeps running."""
+    from .foreground import foreground
+
+    ctx.exit(foreground(_app(ctx), name))
 
 
 @cli.command()

@@ -46,9 +46,12 @@ def run(cfg: configuration.Config, *, single: bool = False) -> int:
     sys.modules.setdefault("ssl", None)  # type: ignore[arg-type]
     import asyncio
 
+    from ..daemon.mainlog import MainLog
     from ..daemon.supervisor import Supervisor  # the heavy part, after the config is known good
 
     log = ownlog.setup(cfg.daemon.log_level, cfg.daemon.log_format)
+    mainlog = MainLog()  # log_file, and the recent lines maintail shows
+    mainlog.attach(cfg.daemon)
     for warning in cfg.warnings:
         log.warning("%s", warning)
     pid1.reset_signals()
@@ -58,7 +61,7 @@ def run(cfg: configuration.Config, *, single: bool = False) -> int:
         pid1.become_subreaper()
     _raise_fd_limit()
 
-    supervisor = Supervisor(cfg, single=single)
+    supervisor = Supervisor(cfg, single=single, mainlog=mainlog)
     if single:
         supervisor.foreground_tty = _foreground_tty()
     if cfg.daemon.socket:
@@ -83,6 +86,7 @@ def run(cfg: configuration.Config, *, single: bool = False) -> int:
             log.exception("internal failure: %s", exc)
         return EXIT_INTERNAL
     finally:
+        mainlog.close()
         ownlog.close()
 
 

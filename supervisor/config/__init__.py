@@ -1,7 +1,7 @@
 """The configuration: TOML in, frozen dataclasses out.
 
-The model, the key tables and their checks, loading with includes, variable
-expansion and numprocs instances, the dependency graph checks and the diff a
+The model, the key tables and their checks, loading with includes, groups,
+variable expansion, numprocs instances and their names, the dependency graph checks and the diff a
 reload applies. A program's stop plan (its steps and total time) is built
 here and nowhere else. Every problem is reported with its file and dotted key.
 """
@@ -21,7 +21,7 @@ from .instances import expand
 from .keys import DAEMON_KEYS, PROGRAM_KEYS, STREAM_WORDS, parse_tcp_target
 from .loader import load, parse, single_program
 from .model import (EXEC_INTERVAL, EXEC_TIMEOUT, TCP_INTERVAL, TCP_TIMEOUT, Config, DaemonSettings, Dependency,
-                    InstanceConfig, ProgramConfig, ReadyCheck)
+                    GroupConfig, InstanceConfig, ProgramConfig, ReadyCheck)
 from .problems import ConfigError, Invalid, Problem
 from .sockets import SocketConfig
 from .tables import RESERVED_NAMES
@@ -29,7 +29,8 @@ from .tables import RESERVED_NAMES
 __all__ = [
     "CONFIG_SEARCH_PATH", "DAEMON_KEYS", "EXEC_INTERVAL", "EXEC_TIMEOUT", "PROGRAM_KEYS", "RESERVED_NAMES",
     "SOCKET_PATH_MAX", "STREAM_WORDS", "TCP_INTERVAL", "TCP_TIMEOUT",
-    "Autorestart", "Config", "ConfigError", "DaemonSettings", "Dependency", "InstanceConfig", "Invalid",
+    "Autorestart", "Config", "ConfigError", "DaemonSettings", "Dependency", "GroupConfig", "InstanceConfig",
+    "Invalid",
     "Problem", "ProgramConfig", "ReadyCheck", "SocketConfig", "StopStep",
     "default_paths", "expand", "find_config_file", "load", "parse", "parse_signal", "parse_size",
     "parse_tcp_target", "read_socket_path", "single_program", "tomllib",

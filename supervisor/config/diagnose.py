@@ -2,11 +2,11 @@
 
 :func:`diagnose` checks what only the run would otherwise find: a command
 that does not exist or is not executable, a ``directory`` that does not exist,
-a log file or folder superd cannot write, a run directory it cannot use. A
-program's command and directory are checked as the user it will run as; log
-files as superd's own user (superd opens them). It also warns about what is
-probably a mistake: a config with no programs, a ``$$`` that leaves a lone
-``$`` where a shell variable was meant.
+a log file or folder superd cannot write (its own ``log_file`` too), a run
+directory it cannot use. A program's command and directory are checked as the
+user it will run as; log files as superd's own user (superd opens them). It
+also warns about what is probably a mistake: a config with no programs, a
+``$$`` that leaves a lone ``$`` where a shell variable was meant.
 
 Nothing here changes the machine: no folder is created, nothing is run.
 """
@@ -173,4 +173,18 @@ def diagnose(cfg: Config, environ: Mapping[str, str] | None = None) -> tuple[lis
         why = _writable_problem(cfg.daemon.run_dir, superd)
         if why:
             problems.append(Problem(cfg.path, "superd.run_dir", why))
+    if cfg.daemon.log_file:
+        why = _log_file_problem(cfg.daemon.log_file, superd)
+        if why:
+            problems.append(Problem(cfg.path, "superd.log_file", why))
     return problems, warnings
+
+
+def _log_file_problem(path: str, superd: _User) -> str | None:
+    """Why superd could not write its own log file (it creates the file, not its folder)."""
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        return f"the folder {quote(folder)} does not exist (superd creates the file, not its folder)"
+    if os.path.isdir(path):
+        return f"{quote(path)} is a folder: expected a file path"
+    return _writable_problem(path, superd)

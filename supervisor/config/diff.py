@@ -2,7 +2,8 @@
 
 An instance is *changed* when anything that shapes its process differs (its
 command, environment, user, stop settings, output …). Untouched instances keep
-running with the same pid; a reload with no change restarts nothing.
+running with the same pid, those *regrouped* (moved to another
+``[group.NAME]``) too; a reload with no change restarts nothing.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from ..core.errors import NoSuchName
 from .model import Config, DaemonSettings, InstanceConfig
 from .sockets import changed_sockets
 
@@ -24,18 +26,24 @@ class Difference:
     changed: tuple[str, ...]
     unchanged: tuple[str, ...]
     daemon_changed: tuple[str, ...]   # [superd] keys whose value changed
+    regrouped: tuple[str, ...] = ()   # unchanged, but now in another [group.NAME]: they keep running
 
     @property
     def empty(self) -> bool:
-        return not (self.added or self.removed or self.changed or self.daemon_changed)
+        return not (self.added or self.removed or self.changed or self.daemon_changed or self.regrouped)
 
     def as_dict(self) -> dict:
-        return {"added": list(self.added), "removed": list(self.removed), "changed": list(self.changed)}
+        """What superd answers a reload: ``regrouped`` only when some are."""
+        result = {"added": list(self.added), "removed": list(self.removed), "changed": list(self.changed)}
+        if self.regrouped:
+            result["regrouped"] = list(self.regrouped)
+        return result
 
 
 def _shape(instance: InstanceConfig) -> InstanceConfig:
-    """The instance without what does not touch its process (where it was declared)."""
-    return dataclasses.replace(instance, program=dataclasses.replace(instance.program, source=None))
+    """The instance without what does not touch its process (where it was declared,
+    its group: a running process changes group without a restart)."""
+    return dataclasses.replace(instance, group="", program=dataclasses.replace(instance.program, source=None))
 
 
 def compare(old: Config, new: Config) -> Difference:
@@ -49,7 +57,9 @@ def compare(old: Config, new: Config) -> Difference:
         if name in before:
             (changed if _shape(before[name]) != _shape(instance) or rebound.intersection(instance.program.sockets)
              else unchanged).append(name)
-    return Difference(added, removed, tuple(changed), tuple(unchanged), daemon_changes(old.daemon, new.daemon))
+    regrouped = tuple(name for name in unchanged if before[name].group != after[name].group)
+    return Difference(added, removed, tuple(changed), tuple(unchanged), daemon_changes(old.daemon, new.daemon),
+                      regrouped)
 
 
 def daemon_changes(old: DaemonSettings, new: DaemonSettings) -> tuple[str, ...]:
@@ -58,3 +68,34 @@ def daemon_changes(old: DaemonSettings, new: DaemonSettings) -> tuple[str, ...]:
         for field in dataclasses.fields(DaemonSettings)
         if getattr(old, field.name) != getattr(new, field.name)
     )
+
+
+def group_changes(old: Config, new: Config, difference: Difference) -> dict[str, list[str]]:
+    """The difference by group (supervisord's unit, ``superctl update``):
+    ``{"added", "changed", "removed"}``, each a sorted list of group names.
+    A group is changed when it stays and any of its instances is added,
+    removed or changed."""
+    before = {i.name: i.group for i in old.instances}
+    after = {i.name: i.group for i in new.instances}
+    old_groups, new_groups = set(before.values()), set(after.values())
+    touched = ({before[name] for name in difference.removed + difference.changed}
+               | {after[name] for name in difference.added + difference.changed})
+    return {"added": sorted(new_groups - old_groups), "changed": sorted(touched & old_groups & new_groups),
+            "removed": sorted(old_groups - new_groups)}
+
+
+def groups_named(old: Config, new: Config, names: list[str]) -> set[str]:
+    """The groups ``names`` mean in either config: a group (program) name,
+    ``GROUP:*`` or an instance name (its group). Raises NoSuchName."""
+    groups = {i.name: i.group for i in (*old.instances, *new.instances)}
+    known = set(groups.values())
+    chosen = set()
+    for name in names:
+        group = name[:-2] if name.endswith(":*") else name
+        if group in known:
+            chosen.add(group)
+        elif name in groups:
+            chosen.add(groups[name])
+        else:
+            raise NoSuchName(name)
+    return chosen

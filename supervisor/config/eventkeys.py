@@ -77,3 +77,6 @@ def check_listener(values: dict[str, Any], where: str, file: str | None, problem
     if values.get("stderr") == "stdout":
         problems.append(Problem(file, f"{where}.stderr", "an event listener's stdout is its channel to superd; "
                                 "its stderr cannot go there"))
+    if values.get("stdin"):
+        problems.append(Problem(file, f"{where}.stdin", "an event listener's stdin is its channel from superd: "
+                                "leave stdin unset"))

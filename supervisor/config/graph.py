@@ -2,27 +2,37 @@
 
 ``depends_on`` must name programs that exist, wait for ``completed`` only on
 a program that can complete, and make no cycle; no name may stand for two
-things (a program and another program's numbered instance).
+things (a program and another program's instance, two instances, a group and
+an instance it does not hold).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from ..core.policy import Autorestart
-from .model import InstanceConfig, ProgramConfig
+from .model import GroupConfig, InstanceConfig, ProgramConfig
 from .problems import Problem, dotted, quote
 
-def check_names(instances: Sequence[InstanceConfig], problems: list[Problem]) -> None:
-    """No name may stand for two things: a program and another program's instance."""
+def check_names(instances: Sequence[InstanceConfig], groups: Iterable[GroupConfig],
+                problems: list[Problem]) -> None:
+    """No name may stand for two things: a program and another program's instance,
+    two instances, or a group and an instance it does not hold."""
     owner: dict[str, InstanceConfig] = {}
     for inst in instances:
-        for name in dict.fromkeys((inst.group, inst.name)):
+        program = inst.program.name
+        for name in dict.fromkeys((program, inst.name)):
             first = owner.setdefault(name, inst)
-            if first.group != inst.group:
-                problems.append(Problem(inst.program.source, f"program.{dotted(inst.group)}",
+            if first.program.name != program or (first is not inst and first.name == inst.name == name):
+                problems.append(Problem(inst.program.source, f"program.{dotted(program)}",
                                         f"the name {quote(name)} is used twice: by "
                                         f"{_role(first, name)} and by {_role(inst, name)}"))
+    for group in groups:
+        inst = owner.get(group.name)
+        if inst is not None and inst.group != group.name:
+            problems.append(Problem(group.source, f"group.{dotted(group.name)}",
+                                    f"the name {quote(group.name)} is used twice: by this group and by "
+                                    f"{_role(inst, group.name)}, which is not in it"))
 
 
 def check_dependencies(programs: Mapping[str, ProgramConfig], problems: list[Problem]) -> None:
@@ -75,7 +85,7 @@ def _find_cycle(start: str, programs: Mapping[str, ProgramConfig], done: set[str
 
 
 def _role(inst: InstanceConfig, name: str) -> str:
-    if inst.name == name and inst.program.numprocs > 1:
-        return f"instance {name} of program {quote(inst.group)}"
-    return f"program {quote(inst.group)}"
+    if inst.name == name and name != inst.program.name:
+        return f"instance {name} of program {quote(inst.program.name)}"
+    return f"program {quote(inst.program.name)}"
 

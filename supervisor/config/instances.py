@@ -1,9 +1,10 @@
-"""From a program to its instances: ``${VAR}`` expansion and numprocs.
+"""From a program to its instances: ``${VAR}`` expansion, numprocs and names.
 
 Each instance gets its own variables (``SUPERD_PROCESS_NAME``,
 ``SUPERD_PROCESS_NUM``, ``SUPERD_GROUP``) on top of superd's environment;
-its strings are expanded, its paths made absolute and its tcp readiness
-target parsed.
+its name comes from ``process_name`` (:mod:`.naming`) when there is one, its
+strings are expanded, its paths made absolute and its tcp readiness target
+parsed.
 """
 
 from __future__ import annotations
@@ -18,9 +19,14 @@ from .files import absolute
 from .keys import STREAM_WORDS, parse_tcp_target
 from .envfile import EnvFileError, read_env_files
 from .model import InstanceConfig, ProgramConfig
+from .naming import fill
 from .probes import expand_check
 from .problems import Invalid, Problem, dotted, quote
 from .sockets import fd_variables
+from .tables import NAME_RE
+
+#: The longest process name: "-stdout.log" and a backup's ".10" still fit a file name's 255 bytes.
+MAX_PROCESS_NAME = 240
 
 _REF_RE = re.compile(r"\$\$|\$\{(?P<body>[^}]*)\}|\$\{")
 _BODY_RE = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>.*))?", re.DOTALL)
@@ -59,14 +65,38 @@ def env_file_paths(paths: tuple[str, ...], x, base: str) -> tuple[tuple[str, boo
     return tuple(files)
 
 
-def build_instance(program: ProgramConfig, num: int, base: str, environ: Mapping[str, str],
+def instance_name(program: ProgramConfig, num: int, group: str, base: str, variables: Mapping[str, str],
+                  report) -> str:
+    """Process ``num``'s name: ``process_name`` filled and ${}-expanded, or superd's own."""
+    default = program.name if program.numprocs == 1 else f"{program.name}_{num}"
+    if program.process_name is None:
+        return default
+    try:
+        name = expand(fill(program, num, group, base, variables), variables)
+    except Invalid as e:
+        report("process_name", str(e))
+        return default
+    if not NAME_RE.fullmatch(name) or len(name) > MAX_PROCESS_NAME:
+        report("process_name", f"{quote(program.process_name)} names process {num} {quote(name)}: a process "
+               f'name takes at most {MAX_PROCESS_NAME} letters, digits, "_", "." or "-", starting with a '
+               "letter or digit")
+        return default
+    return name
+
+
+def build_instance(program: ProgramConfig, num: int, group: str, base: str, environ: Mapping[str, str],
                    problems: list[Problem]) -> InstanceConfig:
-    """Process ``num`` of ``program``, with ${} expanded and paths made absolute."""
-    name = program.name if program.numprocs == 1 else f"{program.name}_{num}"
-    # A view, not a copy of the whole environment for every instance.
-    variables = ChainMap({"SUPERD_PROCESS_NAME": name, "SUPERD_PROCESS_NUM": str(num),
-                          "SUPERD_GROUP": program.name, **fd_variables(program.sockets)}, environ)
+    """Process ``num`` of ``program`` (in ``group``), with ${} expanded and paths made absolute."""
     where = f"program.{dotted(program.name)}"
+
+    def report(key: str, message: str) -> None:
+        problems.append(Problem(program.source, f"{where}.{key}", message))
+
+    # A view, not a copy of the whole environment for every instance.
+    variables = ChainMap({"SUPERD_PROCESS_NUM": str(num), "SUPERD_GROUP": group,
+                          **fd_variables(program.sockets)}, environ)
+    name = instance_name(program, num, group, base, variables, report)
+    variables = variables.new_child({"SUPERD_PROCESS_NAME": name})
 
     def x(text: str, key: str, required: bool = True) -> str:
         try:
@@ -86,9 +116,6 @@ def build_instance(program: ProgramConfig, num: int, base: str, environ: Mapping
     def argv(command: tuple[str, ...], key: str) -> tuple[str, ...]:
         return tuple(x(arg, f"{key}[{i}]", required=i == 0) for i, arg in enumerate(command))
 
-    def report(key: str, message: str) -> None:
-        problems.append(Problem(program.source, f"{where}.{key}", message))
-
     ready, alive = (None if c is None else expand_check(c, x, argv, parse_tcp_target, report)
                     for c in (program.ready, program.alive))
     files = env_file_paths(program.env_file, x, base)
@@ -107,7 +134,7 @@ def build_instance(program: ProgramConfig, num: int, base: str, environ: Mapping
                   for i, step in enumerate(steps))
 
     return InstanceConfig(
-        name=name, group=program.name, num=num, program=program,
+        name=name, group=group, num=num, program=program,
         command=tuple(x(arg, f"command[{i}]", required=i == 0)
                       for i, arg in enumerate(program.command)),
         environment=tuple((key, x(value, f"environment.{dotted(key)}", required=False))

@@ -15,6 +15,7 @@ from ..core.stopping import StopStep
 from .checks import (Check, array, boolean, choice, command, environment, group_exists, inline_table, integer,
                      number, octal, parse_signal, parse_size, run_as, string, user_exists)
 from .model import Dependency
+from .naming import check_template
 from .probes import alive_check, ready_check
 from .resources import RESOURCE_KEYS
 from .eventkeys import DAEMON_EVENT_KEYS, PROGRAM_EVENT_KEYS
@@ -126,6 +127,9 @@ DAEMON_KEYS: dict[str, Check] = {
     "client_timeout": number(0, above=True),
     "log_level": choice(*LOG_LEVELS),
     "log_format": choice(*LOG_FORMATS),
+    "log_file": _path,
+    "log_file_maxbytes": parse_size,
+    "log_file_backups": integer(0),
     "logs_dir": _path,
     "include": array(_path, "an array of glob patterns"),
     "cgroups": choice("auto", "off"),
@@ -139,6 +143,8 @@ PROGRAM_KEYS: dict[str, Check] = {
     "user": run_as,
     "umask": octal("022"),
     "numprocs": integer(1, MAX_NUMPROCS),
+    "numprocs_start": integer(0),
+    "process_name": check_template,
     "priority": integer(),
     "autostart": boolean,
     "autorestart": _autorestart,
@@ -163,6 +169,7 @@ PROGRAM_KEYS: dict[str, Check] = {
     "stop_command": command,
     "sockets": PROGRAM_SOCKETS_KEY,
     "alive": alive_check,
+    "stdin": boolean,
     **RESOURCE_KEYS,
     **PROGRAM_EVENT_KEYS,
 }

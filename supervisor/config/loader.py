@@ -17,6 +17,7 @@ from ..core.policy import Autorestart
 from .checks import number
 from .files import default_paths, included_files, read_toml
 from .graph import check_dependencies, check_names
+from .groups import membership, read_groups, with_group_priority
 from .http import read_http
 from .instances import build_instance
 from .model import Config, DaemonSettings, InstanceConfig, ProgramConfig
@@ -44,7 +45,7 @@ def parse(data: dict[str, Any], path: str | None, environ: Mapping[str, str] | N
     problems: list[Problem] = []
     warnings: list[Problem] = []      # keys that change nothing
 
-    check_top_level(data, ("superd", "program", "socket", "http"), path, problems)
+    check_top_level(data, ("superd", "program", "group", "socket", "http"), path, problems)
     daemon_table = data.get("superd")
     daemon = read_daemon(daemon_table if isinstance(daemon_table, dict) else {},
                          base, path, environ, problems)
@@ -54,12 +55,13 @@ def parse(data: dict[str, Any], path: str | None, environ: Mapping[str, str] | N
     for included_file in included_files(daemon.include, path):
         included = read_toml(included_file, problems)
         if included is not None:
-            check_top_level(included, ("program", "socket"), included_file, problems)
+            check_top_level(included, ("program", "group", "socket"), included_file, problems)
             sources.append((included_file, os.path.dirname(included_file), included))
 
     programs: dict[str, ProgramConfig] = {}
     defined_in: dict[str, str | None] = {}
     folders: dict[str, str] = {}
+    written: dict[str, dict[str, Any]] = {}   # the tables as written (which keys they set)
     for file, folder, table in sources:
         program_tables = table.get("program")
         if not isinstance(program_tables, dict):
@@ -74,23 +76,28 @@ def parse(data: dict[str, Any], path: str | None, environ: Mapping[str, str] | N
             program = read_program(name, program_table, file, problems, warnings)
             if program is not None:
                 programs[name] = program
+                written[name] = program_table
 
+    groups = read_groups(sources, programs, defined_in, problems)
+    with_group_priority(programs, groups.values(), written)
+    group_of = membership(groups.values())
     check_dependencies(programs, problems)
     sockets = read_sockets(sources, problems)
     http = read_http(data["http"], path, base, problems) if "http" in data else None
     check_program_sockets(programs.values(), sockets, problems)
-    instances = [build_instance(program, num, folders[program.name], environ, problems)
+    instances = [build_instance(program, num, group_of.get(program.name, program.name), folders[program.name],
+                                environ, problems)
                  for program in sorted(programs.values(), key=lambda p: p.name)
-                 for num in range(program.numprocs)]
-    check_names(instances, problems)
+                 for num in range(program.numprocs_start, program.numprocs_start + program.numprocs)]
+    check_names(instances, groups.values(), problems)
     if problems:
         raise ConfigError(problems)
     return Config(
         path=path, daemon=daemon,
         programs=tuple(programs[name] for name in sorted(programs)),
-        instances=tuple(sorted(instances, key=lambda i: (i.program.priority, i.group, i.num))),
+        instances=tuple(sorted(instances, key=lambda i: (i.program.priority, i.program.name, i.num))),
         warnings=tuple(map(str, warnings)), sockets=tuple(sockets[name] for name in sorted(sockets)),
-        http=http)
+        http=http, groups=tuple(groups[name] for name in sorted(groups)))
 
 
 def single_program(argv: Sequence[str], *, stopwaitsecs: float = 10, socket: str | None = None,

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from .http import HttpSettings
     from .sockets import SocketConfig
 
-__all__ = ["Autorestart", "Config", "DaemonSettings", "Dependency", "InstanceConfig", "ProgramConfig",
-           "ReadyCheck", "StopStep"]
+__all__ = ["Autorestart", "Config", "DaemonSettings", "Dependency", "GroupConfig", "InstanceConfig",
+           "ProgramConfig", "ReadyCheck", "StopStep"]
 
 #: Probe defaults: a TCP connect is cheap and quick, a command less so.
 TCP_INTERVAL, TCP_TIMEOUT = 0.1, 1.0
@@ -88,6 +88,9 @@ class DaemonSettings:
     include: tuple[str, ...] = ()      # absolute glob patterns
     cgroups: str = "auto"              # "auto": a cgroup v2 per program where usable; "off": never
     log_timestamps: bool = False       # the programs' default: an RFC 3339 time before each captured line
+    log_file: str | None = None        # superd's own log, as well as stderr; absolute
+    log_file_maxbytes: int = 50 << 20  # rotated like a program's log file (0: never)
+    log_file_backups: int = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +108,9 @@ class ProgramConfig:
     user: str | None = None
     umask: int | None = None
     numprocs: int = 1
-    priority: int = 999
+    numprocs_start: int = 0            # the first instance's number (SUPERD_PROCESS_NUM)
+    process_name: str | None = None    # supervisord's %-template (config.naming); None: superd's names
+    priority: int = 999                # unless written: its group's (config.groups)
     autostart: bool = True
     autorestart: Autorestart = Autorestart.UNEXPECTED
     exitcodes: frozenset[int] = frozenset({0})
@@ -150,6 +155,7 @@ class ProgramConfig:
     log_timestamps: bool | None = None  # None: [superd] log_timestamps
     events: tuple[str, ...] | None = None  # supervisord event types: an event listener
     buffer_size: int = 10              # events waiting for a listener before the oldest is dropped
+    stdin: bool = False                # a pipe superd holds as its stdin (superctl fg, sendProcessStdin)
     source: str | None = None          # the file it came from
 
 
@@ -157,9 +163,9 @@ class ProgramConfig:
 class InstanceConfig:
     """One process to run: a program's settings with its strings expanded."""
 
-    name: str                    # "web", or "web_0", "web_1", ... when numprocs > 1
-    group: str                   # the program's name
-    num: int
+    name: str                    # "web", or "web_0", "web_1", ... when numprocs > 1 (or process_name's)
+    group: str                   # its [group.NAME], else the program's name
+    num: int                     # from numprocs_start
     program: ProgramConfig
     command: tuple[str, ...]
     environment: tuple[tuple[str, str], ...]   # the program's own, not superd's
@@ -180,6 +186,16 @@ class InstanceConfig:
         return sum(step.wait for step in self.stop_plan())
 
 
+@dataclass(frozen=True, slots=True)
+class GroupConfig:
+    """One ``[group.NAME]`` table: supervisord's group of several programs."""
+
+    name: str
+    programs: tuple[str, ...]          # as listed
+    priority: int | None = None        # the default priority of its programs
+    source: str | None = None          # the file it came from
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything superd runs from."""
@@ -191,6 +207,7 @@ class Config:
     warnings: tuple[str, ...] = ()          # "FILE: KEY: message" for settings that do nothing
     sockets: tuple["SocketConfig", ...] = ()  # [socket.NAME] tables, by name (config.sockets)
     http: "HttpSettings | None" = None        # [http] (config.http); None without the table
+    groups: tuple[GroupConfig, ...] = ()      # [group.NAME] tables, by name (config.groups)
 
     @cached_property
     def _index(self) -> tuple[dict[str, ProgramConfig], dict[str, InstanceConfig]]:

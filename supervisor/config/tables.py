@@ -17,6 +17,7 @@ from .files import SOCKET_PATH_MAX, absolute, default_paths
 from .keys import DAEMON_KEYS, PROGRAM_KEYS
 from .model import DaemonSettings, ProgramConfig
 from .problems import Invalid, Problem, dotted, quote, show
+from .naming import check_naming
 from .resources import check_program
 from .eventkeys import check_listener
 
@@ -55,7 +56,7 @@ def check_top_level(data: dict[str, Any], allowed: tuple[str, ...], file: str | 
         if key == "superd" and key not in allowed:
             problems.append(Problem(file, key, "[superd] is only allowed in the main config file"))
         elif key not in allowed:
-            names = [f"[{name}.NAME]" if name in ("program", "socket") else f"[{name}]" for name in allowed]
+            names = [f"[{name}.NAME]" if name in ("program", "group", "socket") else f"[{name}]" for name in allowed]
             tables = " and ".join(filter(None, (", ".join(names[:-1]), names[-1])))
             from .suggest import did_you_mean
             problems.append(Problem(file, dotted(key), f"unknown key{did_you_mean(key, allowed)}; "
@@ -69,8 +70,8 @@ def read_daemon(table: dict[str, Any], base: str, file: str | None,
     """``[superd]``, with the default paths for what it does not say; paths made absolute."""
     defaults = default_paths(environ=environ)
     values = defaults | _read_table(table, DAEMON_KEYS, "superd", file, problems)
-    for key in ("socket", "run_dir", "logs_dir"):
-        if values[key]:
+    for key in ("socket", "run_dir", "logs_dir", "log_file"):
+        if values.get(key):
             values[key] = absolute(values[key], base)
     if "run_dir" not in table:  # one per instance: only the same socket (or file) collides
         from .rundir import instance_run_dir
@@ -110,6 +111,7 @@ def read_program(name: str, table: dict[str, Any], file: str | None,
                         else "the sequence says which signals and how long")
                 problems.append(Problem(file, f"{where}.{key}", f"not with stop_sequence: {hint}"))
     check_program(values, where, file, problems)
+    check_naming(values, where, file, problems)
     check_listener(values, where, file, problems)
     values.setdefault("killasgroup", values.get("stopasgroup", False))
     if len(problems) > count and "command" not in values:

@@ -217,6 +217,24 @@ class Client:
         """``{"added", "removed", "changed"}``; raises ``InvalidConfig``."""
         return self.call("reload")  # type: ignore[return-value]
 
+    def update(self, names: list[str] | str | None = None) -> dict:
+        """Re-read the config and apply it, as ``reload``; with ``names``
+        (groups), only when it changes nothing else. The result adds
+        ``groups``: ``{"added", "changed", "removed"}`` group names."""
+        return self.call("update", **({} if names is None else {"names": _names(names)}))  # type: ignore[return-value]
+
+    def avail(self) -> dict:
+        """``{"processes": [{name, group, in_use, autostart, priority}], "config_error"}``."""
+        return self.call("avail")  # type: ignore[return-value]
+
+    def clear(self, names: list[str] | str) -> list[dict]:
+        """Empty the processes' log files and what ``tail`` keeps of them."""
+        return self.call("clear", names=_names(names))  # type: ignore[return-value]
+
+    def write_stdin(self, name: str, data: str) -> int:
+        """Write ``data`` to a process's stdin (``stdin = true``); the bytes taken."""
+        return self.call("stdin", name=name, data=data)["bytes"]  # type: ignore[index]
+
     def shutdown(self, wait: bool = True) -> dict:
         """Ask superd to shut down. With ``wait``, return only once superd is
         gone (it closes the connection when it exits). If superd is already
@@ -262,13 +280,24 @@ class Client:
         result = self.call("tail", name=name, stream=stream, lines=lines)
         return _lines_of(result)
 
-    def follow(self, name: str, stream: str = "stdout", lines: int = 10):
+    def follow(self, name: str, stream: str = "stdout", lines: int = 10, connection: Connection | None = None):
         """Iterate over the last ``lines`` lines and then over new lines as
-        they come, until the iterator is closed. Uses its own connection,
+        they come, until the iterator is closed. Uses its own connection
+        (``connection``: this one, which another thread may ``interrupt``),
         so the client stays usable meanwhile. Raises ``Unreachable`` if
         superd goes away."""
-        conn = Connection(self.path, self.connect_timeout, None)
+        conn = connection or Connection(self.path, self.connect_timeout, None)
         return _follow(conn, {"name": name, "stream": stream, "lines": lines, "follow": True})
+
+    def maintail(self, lines: int = 10) -> list[str]:
+        """The last ``lines`` lines of superd's own log."""
+        return _lines_of(self.call("maintail", lines=lines))
+
+    def follow_main(self, lines: int = 10):
+        """Iterate over the last ``lines`` lines of superd's own log, then over
+        new ones as they come, until the iterator is closed (as :meth:`follow`)."""
+        conn = Connection(self.path, self.connect_timeout, None)
+        return _subscribe(conn, "maintail", {"lines": lines, "follow": True}, _lines_of, "tail")
 
     def events(self, names: list[str] | str | None = None, since: float | None = None) -> list[dict]:
         """The recent events superd keeps (of ``names``' processes; after the
@@ -334,9 +363,11 @@ def _lines_of(payload: object) -> list[str]:
     return [line[:-1] if isinstance(line, str) and line.endswith("\n") else str(line) for line in payload]
 
 
-def _subscribe(conn: Connection, method: str, params: dict, decode):
-    """The answer to ``method``, then its notifications, each through ``decode``,
-    until the connection ends (the caller stops reading when it wants)."""
+def _subscribe(conn: Connection, method: str, params: dict, decode, notification: str | None = None):
+    """The answer to ``method``, then its notifications (``notification``, by
+    default named as the method), each through ``decode``, until the connection
+    ends (the caller stops reading when it wants)."""
+    notification = notification or method
     try:
         req_id = conn.send_request(method, params)
         yield from decode(conn.read_response(req_id))
@@ -346,7 +377,7 @@ def _subscribe(conn: Connection, method: str, params: dict, decode):
                 raise Unreachable(conn.path, "superd closed the connection")
             if "error" in msg and msg.get("id") in (None, req_id):
                 raise error_from_response(msg["error"])
-            if msg.get("method") == method:
+            if msg.get("method") == notification:
                 payload = msg.get("params")
                 yield from decode(payload if payload is not None else [])
             # anything else: not ours, skip it

@@ -74,6 +74,15 @@ class Connection:
             except OSError:
                 pass
 
+    def interrupt(self) -> None:
+        """From another thread: end a read blocked on this connection (it reads EOF)."""
+        sock = self.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     # -- writing
 
     def send_request(self, method: str, params: dict) -> int:

@@ -21,7 +21,8 @@ from ..daemon.commands import process_info
 
 #: Methods that only observe: when their peer hangs up they are cancelled.
 #: Everything else (start, stop, restart, ...) runs to its end regardless.
-OBSERVING_METHODS = frozenset({"version", "state", "names", "status", "pid", "wait", "tail", "sockets", "events"})
+OBSERVING_METHODS = frozenset({"version", "state", "names", "status", "pid", "wait", "tail", "sockets", "events",
+                               "maintail", "avail"})
 
 
 class RpcError(Exception):
@@ -133,8 +134,9 @@ class Handlers:
     async def rpc_names(self, params: dict, writer) -> list[str]:
         Params(params, ())
         names = list(self.sv.processes)
+        programs = sorted({p.config.program.name for p in self.sv.processes.values()})
         groups = sorted({p.group for p in self.sv.processes.values()})
-        names += [g for g in groups if g not in self.sv.processes]
+        names += [name for name in dict.fromkeys(programs + groups) if name not in self.sv.processes]
         names += [f"{g}:*" for g in groups]
         return names
 
@@ -205,6 +207,33 @@ class Handlers:
         Params(params, ())
         return await self.sv.reload()
 
+    async def rpc_update(self, params: dict, writer) -> dict:
+        names = Params(params, ("names",)).names(required=False)
+        return await self.sv.reload(None if names is None or "all" in names else names)
+
+    async def rpc_avail(self, params: dict, writer) -> dict:
+        Params(params, ())
+        return self.commands.avail()
+
+    async def rpc_clear(self, params: dict, writer) -> list[dict]:
+        names = Params(params, ("names",)).names()
+        return self.commands.clear(self.sv.resolve(names))
+
+    async def rpc_stdin(self, params: dict, writer) -> dict:
+        p = Params(params, ("name", "data"))
+        name, data = p.string("name"), p.string("data")
+        if not name or data is None:
+            raise _invalid("'name' (a program or instance name) and 'data' (a string) are required")
+        return {"bytes": self.commands.write_stdin(self._one(name, "write to"), data.encode())}
+
+    def _one(self, name: str, action: str):
+        """The one process ``name`` means (InvalidRequest when it means several)."""
+        processes = self.sv.resolve([name])
+        if len(processes) != 1:
+            names = ", ".join(p.name for p in processes)
+            raise _invalid(f"{name} names {len(processes)} processes ({names}): {action} one of them")
+        return processes[0]
+
     async def rpc_tail(self, params: dict, writer) -> dict:
         # With follow, new lines go on as "tail" notifications after this
         # response until the client closes the connection (see output's Follower).
@@ -221,11 +250,15 @@ class Handlers:
         follow = params.get("follow", False)
         if not isinstance(follow, bool):
             raise _invalid("'follow' must be true or false")
-        processes = self.sv.resolve([name])
-        if len(processes) != 1:
-            names = ", ".join(p.name for p in processes)
-            raise _invalid(f"{name} names {len(processes)} processes ({names}): tail one of them")
-        return {"lines": self.commands.tail(processes[0], which, count, follow, writer)}
+        return {"lines": self.commands.tail(self._one(name, "tail"), which, count, follow, writer)}
+
+    async def rpc_maintail(self, params: dict, writer) -> dict:
+        # superd's own log; with follow, as rpc_tail.
+        p = Params(params, ("lines", "follow"))
+        count = params.get("lines", 10)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise _invalid("'lines' must be an integer >= 0")
+        return {"lines": self.commands.maintail(count, p.flag("follow", False), writer)}
 
     async def rpc_events(self, params: dict, writer) -> dict:
         # With follow, new events go on as "events" notifications after this

@@ -56,13 +56,18 @@ METHODS = (
     # notification {name, step} before the response (see PROGRESS).
     "signal",    # {names: [str], signal: str|int}      -> [result]
     "pid",       # {name?: str}                         -> {pid} or {pids: [..]}
-    "reload",    # {}                                   -> {added, removed, changed}
+    "reload",    # {}                                   -> {added, removed, changed, groups}
     "shutdown",  # {}                                   -> {pid, already?}; the connection closes when superd's process ends
     "wait",      # {names: [str], state?: str (a state or "ready"), timeout?: float} -> [process]
     "tail",      # {name, stream?, lines?, follow?}     -> {lines: [str]} (follow: notifications)
     "names",     # {}                                   -> [str] every instance, program and group:* name
     "sockets",   # {}                                   -> [{name, listen, kind, address, backlog, programs}]
     "events",    # {names?: [str], follow?: bool, since?: float} -> {events: [event]} (follow: "events" notifications)
+    "maintail",  # {lines?: int, follow?: bool}        -> {lines: [str]} superd's own log (follow: "tail" notifications)
+    "update",    # {names?: [str]}                      -> reload's, with {groups: {added, changed, removed}}
+    "avail",     # {}                                   -> {processes: [{name, group, in_use, autostart, priority}], config_error}
+    "clear",     # {names: [str]}                       -> [result]
+    "stdin",     # {name: str, data: str}               -> {bytes}; data "" only checks it could be written
 )
 
 PROCESS_STATES = ("stopped", "starting", "running", "backoff", "stopping", "exited", "fatal")

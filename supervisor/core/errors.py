@@ -39,3 +39,11 @@ class InvalidRequest(ValueError):
 
 class Failed(Exception):
     """The request was tried and failed (a file could not be read, ...)."""
+
+
+class NotRunning(Failed):
+    """The request needs a running process (writing to its stdin)."""
+
+
+class NoStdin(Failed):
+    """The process has no stdin pipe (no ``stdin = true``), or closed it."""

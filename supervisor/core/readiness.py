@@ -30,13 +30,17 @@ class Readiness:
 
     def alive_result(self, ok: bool, why: str = "") -> None:
         """The ``alive`` check of the running process passed, or failed with ``why``."""
-        if self.health is None or self.state is not ProcessState.RUNNING or self.stopping is not None:
+        health = self.health
+        if health is None or self.state is not ProcessState.RUNNING or self.stopping is not None:
             return
+        old = health.state
         if ok:
-            self.health.passed()
-        elif self.health.failed(why):
-            self.restart_because(f"unhealthy: {self.health.failures} failed checks in a row "
-                                 f"({self.config.alive}); last: {why}")
+            if health.passed():
+                self.runtime.health_changed(self, old, f"{self.config.alive}: passed")
+        elif health.failed(why):
+            unhealthy = f"{health.failures} failed checks in a row ({self.config.alive}); last: {why}"
+            self.runtime.health_changed(self, old, unhealthy)
+            self.restart_because(f"unhealthy: {unhealthy}")
 
     def watchdog_ping(self, trigger: bool = False) -> None:
         """sd_notify WATCHDOG=1 (or WATCHDOG=trigger: restart now)."""

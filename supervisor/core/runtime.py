@@ -38,6 +38,9 @@ class Runtime(Protocol):
     def reason_changed(self, process: "Process") -> None:
         """What the process is doing changed without a new state: it reported
         itself (not) ready, or its stop went on to the next step."""
+    def health_changed(self, process: "Process", old: str, why: str) -> None:
+        """The run's ``alive`` check made it healthy or unhealthy (``old``: the
+        health before, "unknown" for a new run); ``why``: the check's last result."""
     def watch_ready(self, process: "Process") -> None:
         """Start the readiness check of the run just spawned; it calls
         ``process.mark_ready()`` once the check passes."""

@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 from typing import Callable, Optional
 
-from ..core.errors import Failed, ShuttingDown
+from ..core.errors import Failed, NoStdin, NotRunning, ShuttingDown
 from ..core.process import Process
 from ..core.states import ACTIVE_STATES, DaemonState, ProcessState
-from ..output import MAX_FOLLOWERS, MAX_TAIL_LINES
+from ..output import MAX_FOLLOWERS, MAX_TAIL_LINES, captured
 from . import procfs
 
 #: Told each step of a waiting start, stop or restart: (process, step).
@@ -24,7 +24,8 @@ def process_info(process: Process) -> dict:
     """A process as ``status`` shows it."""
     info = {
         "name": process.name,
-        "group": process.group,
+        "group": process.group,           # its [group.NAME], else its program's name
+        "program": process.config.program.name,
         "state": process.state.value,
         "pid": process.pid,
         "exitstatus": process.exitstatus,
@@ -41,6 +42,8 @@ def process_info(process: Process) -> dict:
         "sockets": list(process.config.program.sockets),  # held sockets it gets, as fds 3, 4, ...
         # The alive check: null without one, else "unknown", "healthy" or "unhealthy".
         "health": None if process.health is None else process.health.state,
+        "stdin": process.config.program.stdin,  # superd holds a pipe as its stdin (superctl fg)
+        "captured": list(captured(process.config)),  # the streams tail reads, a merged pair once
     }
     # What the process's cgroup knows: "cgroup", "pids", "memory" (bytes) and
     # "memory_source" ("memory.current", or "rss" summed over its processes);
@@ -129,10 +132,14 @@ class Commands:
         if sv.single:
             raise Failed(f"{process.name} writes straight to superd's own output "
                          "in single-program mode: there is nothing to tail")
-        if getattr(process.config, which) == "inherit" or (which == "stderr" and process.config.stderr == "stdout"
-                                                            and process.config.stdout == "inherit"):
+        target = getattr(process.config, which)
+        if which == "stderr" and target == "stdout":
+            target = process.config.stdout
+        if target == "inherit":
             raise Failed(f"{process.name}'s {which} is not captured: it goes straight to superd's own {which} "
                          f'({which} = "inherit")')
+        if target == "null":
+            raise Failed(f"{process.name}'s {which} is not captured: it goes to /dev/null ({which} = \"null\")")
         if follow and not sv.outputs.can_follow():
             raise Failed(f"too many tail -f readers ({MAX_FOLLOWERS}); try again later")
         stream = sv.outputs.stream(process.config, which, sv.config.daemon.logs_dir)
@@ -143,6 +150,56 @@ class Commands:
         if follow:
             sv.outputs.follow(stream, writer, sv.config.daemon.client_timeout)
         return [line.decode("utf-8", "replace") for line in lines]
+
+    def maintail(self, count: int, follow: bool, writer) -> list[str]:
+        """The last ``count`` lines of superd's own log; with ``follow`` new
+        lines go on to ``writer`` as ``tail`` notifications."""
+        sv = self.sv
+        if follow and not sv.outputs.can_follow():
+            raise Failed(f"too many tail -f readers ({MAX_FOLLOWERS}); try again later")
+        lines = sv.mainlog.last_lines(min(count, MAX_TAIL_LINES))
+        if follow:
+            sv.outputs.follow(sv.mainlog.stream, writer, sv.config.daemon.client_timeout)
+        return [line.decode("utf-8", "replace") for line in lines]
+
+    def clear(self, processes: list[Process]) -> list[dict]:
+        """Empty each process's log files and forget its output for ``tail``."""
+        sv = self.sv
+        results = []
+        for process in processes:
+            if sv.single:
+                results.append(result(process, False, "single-program mode keeps no output to clear"))
+                continue
+            try:
+                sv.outputs.clear(process.config, sv.config.daemon.logs_dir)
+            except OSError as exc:
+                results.append(result(process, False, f"cannot clear its log: {exc.strerror or exc}"))
+            else:
+                results.append(result(process, True, "cleared"))
+        return results
+
+    def avail(self) -> dict:
+        """Every configured instance: in use, or in the config file and not
+        loaded yet (a reload would add it); ``config_error`` when the file
+        cannot be read."""
+        from .available import configured
+
+        instances, problem = configured(self.sv)
+        return {"processes": [{"name": instance.name, "group": instance.group, "in_use": in_use,
+                               "autostart": instance.program.autostart, "priority": instance.program.priority}
+                              for instance, in_use in instances],
+                "config_error": problem}
+
+    def write_stdin(self, process: Process, data: bytes) -> int:
+        """Send ``data`` to the process's stdin pipe (``stdin = true``); the
+        number of bytes taken (all, or an error). Empty ``data`` only checks
+        that it could be written."""
+        if not process.config.program.stdin:
+            raise NoStdin(f"{process.name} has no stdin pipe: set stdin = true in "
+                          f"[program.{process.config.program.name}]")
+        if process.pid is None or process.state not in (ProcessState.STARTING, ProcessState.RUNNING):
+            raise NotRunning(f"{process.name} is not running ({process.state.value})")
+        return self.sv.stdin.write(process.name, data)
 
     def events(self, names: Optional[list[str]], follow: bool, since: Optional[float], writer) -> list[dict]:
         """Recent events (of ``names``' processes); with ``follow`` new ones go

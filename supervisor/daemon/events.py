@@ -7,10 +7,13 @@ An event is a flat dict, encoded to JSON once::
     {"serial", "time", "type", "name", "group", "from_state", "to_state",
      "pid", "exitstatus", "expected", "reason", ...}
 
-``type`` is ``process`` (a state change), ``ready`` and ``health`` (a run's
-readiness or health changed without a new state), ``daemon`` (superd's own
-state) or ``reload`` (what a reload changed, in ``added``, ``removed``,
-``changed``).
+``type`` is ``process`` (a state change), ``ready`` (a running process
+became ready or not ready again, e.g. it sent ``RELOADING=1``: ``from_state``
+and ``to_state`` are "ready" and "not ready", ``state`` its process state),
+``health`` (its ``alive`` check made it "healthy" or "unhealthy":
+``from_state`` is the health before, "unknown" for a new run, ``reason`` the
+check's last result), ``daemon`` (superd's own state) or ``reload`` (what a
+reload changed, in ``added``, ``removed``, ``changed``, ``regrouped``).
 
 Followers are bounded like ``tail -f``'s (:mod:`supervisor.output.follow`):
 each holds at most :data:`FOLLOWER_QUEUE` events not yet sent; one that falls
@@ -62,7 +65,7 @@ class Events:
         self.followers: set[EventFollower] = set()
         self._tasks: dict[asyncio.Task, Any] = {}
         self._pids: dict[str, int] = {}         # instance -> its last pid (an exit's pid)
-        self._seen: dict[str, tuple[bool, Optional[str]]] = {}  # instance -> (ready, health)
+        self._ready: dict[str, bool] = {}      # instance -> ready when last told
 
     # -- emitting ------------------------------------------------------------
 
@@ -91,37 +94,42 @@ class Events:
         expected = None
         if to == "exited" and process.exitstatus is not None:
             expected = process.exitstatus in process.config.program.exitcodes
-        self._seen[name] = (process.ready, _health(process))
+        self._ready[name] = process.ready
         return self.emit("process", name=name, group=process.group, from_state=old.value, to_state=to,
                          pid=process.pid if process.pid is not None else self._pids.get(name),
                          exitstatus=process.exitstatus if to in ("exited", "stopped", "backoff", "fatal") else None,
                          expected=expected, reason=process.reason, tries=process.attempts)
 
     def process_noted(self, process) -> None:
-        """The process's readiness or health may have changed without a new state."""
-        name = process.name
-        ready, health = process.ready, _health(process)
-        was_ready, was_health = self._seen.get(name, (False, None))
-        self._seen[name] = (ready, health)
-        common = {"name": name, "group": process.group, "from_state": process.state.value,
-                  "to_state": process.state.value, "pid": process.pid, "reason": process.reason}
-        if ready != was_ready:
-            self.emit("ready", ready=ready, **common)
-        if health != was_health and health is not None:
-            self.emit("health", health=health, previous_health=was_health, **common)
+        """What the process does changed without a new state: it may have become (not) ready."""
+        name, ready = process.name, process.ready
+        was = self._ready.get(name, False)
+        self._ready[name] = ready
+        if ready != was:
+            self.emit("ready", name=name, group=process.group, from_state=_readiness(was),
+                      to_state=_readiness(ready), pid=process.pid, reason=process.reason, ready=ready,
+                      state=process.state.value)
+
+    def health_changed(self, process, old: str, why: str) -> dict:
+        """The process's ``alive`` check made it healthy or unhealthy (from ``old``)."""
+        return self.emit("health", name=process.name, group=process.group, from_state=old,
+                         to_state=process.health.state, pid=process.pid, reason=why, state=process.state.value)
 
     def daemon_changed(self, old, new) -> dict:
         return self.emit("daemon", from_state=old.value, to_state=new.value, reason=f"superd {new.value}")
 
     def reloaded(self, result: dict, groups_added: Iterable[str] = (), groups_removed: Iterable[str] = ()) -> dict:
         parts = [f"{key} {', '.join(result.get(key) or ()) or 'none'}" for key in ("added", "changed", "removed")]
+        if result.get("regrouped"):  # moved to another group, still running
+            parts.append(f"regrouped {', '.join(result['regrouped'])}")
         return self.emit("reload", reason="reload: " + "; ".join(parts), added=list(result.get("added") or ()),
                          changed=list(result.get("changed") or ()), removed=list(result.get("removed") or ()),
+                         regrouped=list(result.get("regrouped") or ()),
                          groups_added=sorted(groups_added), groups_removed=sorted(groups_removed))
 
     def forget(self, name: str) -> None:
         self._pids.pop(name, None)
-        self._seen.pop(name, None)
+        self._ready.pop(name, None)
 
     # -- reading -------------------------------------------------------------
 
@@ -140,6 +148,11 @@ class Events:
         self._tasks[task] = writer
         task.add_done_callback(self._followed)
         return follower
+
+    def attach(self, follower: "EventFollower") -> None:
+        """Offer ``follower`` the events from now on; its own transport runs it
+        (``follower.run()``) and stands for its limit."""
+        self.followers.add(follower)
 
     def _followed(self, task: asyncio.Task) -> None:
         self._tasks.pop(task, None)
@@ -160,9 +173,8 @@ class Events:
             task.cancel()
 
 
-def _health(process) -> Optional[str]:
-    health = getattr(process, "health", None)
-    return None if health is None else health.state
+def _readiness(ready: bool) -> str:
+    return "ready" if ready else "not ready"
 
 
 def matcher(names: Optional[Iterable[str]], processes: Iterable[Any] = ()) -> Callable[[dict], bool]:
@@ -173,7 +185,8 @@ def matcher(names: Optional[Iterable[str]], processes: Iterable[Any] = ()) -> Ca
     wanted = set(names)
     for process in processes:
         wanted.add(process.name)
-    groups = {n[:-2] for n in wanted if n.endswith(":*")} | {n[6:] for n in wanted if n.startswith("group:")}
+    groups = {n.rstrip("*")[:-1] for n in wanted if n.endswith((":*", ":"))} | \
+        {n[6:] for n in wanted if n.startswith("group:")}
 
     def match(event: dict) -> bool:
         return event.get("name") in wanted or event.get("group") in wanted or event.get("group") in groups
@@ -224,6 +237,11 @@ class EventFollower:
         if self._wakeup is not None and not self._wakeup.done():
             self._wakeup.set_result(None)
 
+    def frame(self, batch: list[bytes]) -> bytes:
+        """What the connection is sent for ``batch`` (events encoded to JSON):
+        one ``events`` notification; other transports frame them their way."""
+        return _HEAD + b",".join(batch) + _TAIL
+
     async def run(self, request: Optional[asyncio.Future] = None) -> None:
         loop = asyncio.get_running_loop()
         writer = self.writer
@@ -248,7 +266,7 @@ class EventFollower:
                     batch, self.farewell = [self.farewell], None
                 if writer.is_closing():
                     break
-                writer.write(_HEAD + b",".join(batch) + _TAIL)
+                writer.write(self.frame(batch))
                 wait = FAREWELL_WAIT if self.dropped else self.timeout
                 try:
                     await asyncio.wait_for(writer.drain(), wait)

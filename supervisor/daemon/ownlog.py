@@ -7,7 +7,8 @@ descriptor its parent and its programs share keeps its mode; a socket is
 written with ``MSG_DONTWAIT``). What the descriptor does not take at once
 waits in a bounded buffer and is written when the descriptor is writable;
 what does not fit is dropped, counted, and said once the log flows again.
-Messages of asyncio itself go through the same handler and format.
+Messages of asyncio itself go through the same handler and format; so do
+superd's log file and the lines ``maintail`` shows (:mod:`.mainlog`).
 """
 
 from __future__ import annotations
@@ -170,26 +171,34 @@ class NonBlockingHandler(logging.Handler):
         super().close()
 
 
+def formatter(fmt: str) -> logging.Formatter:
+    """The line format of ``log_format``: "text" or "json"."""
+    return JsonFormatter() if fmt == "json" else TextFormatter()
+
+
 def setup(level: str = "info", fmt: str = "text", stream=None) -> logging.Logger:
     """Configure the "superd" logger (and asyncio's, with the same handler);
-    safe to call again: a reload may change the level or the format."""
+    safe to call again: a reload may change the level or the format, which
+    applies to every handler of the log (superd's log file too, see
+    :mod:`.mainlog`)."""
     logger = logging.getLogger("superd")
+    aio = logging.getLogger("asyncio")
     handler: Optional[logging.Handler] = None
     for old in list(logger.handlers):
         if isinstance(old, NonBlockingHandler) and stream is None:
             handler = old  # keep the descriptor and whatever it still holds
-        else:
+        elif isinstance(old, (NonBlockingHandler, logging.StreamHandler)):
             logger.removeHandler(old)
+            aio.removeHandler(old)
     if handler is None:
         handler = NonBlockingHandler(2) if stream is None else logging.StreamHandler(stream)
         logger.addHandler(handler)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    for each in logger.handlers:
+        each.setFormatter(formatter(fmt))
     logger.setLevel(LEVELS.get(level, logging.INFO))
     logger.propagate = False
-    aio = logging.getLogger("asyncio")
-    for old in list(aio.handlers):
-        aio.removeHandler(old)
-    aio.addHandler(handler)
+    if handler not in aio.handlers:
+        aio.addHandler(handler)
     aio.propagate = False
     return logger
 

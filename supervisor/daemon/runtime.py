@@ -75,6 +75,12 @@ class ProcessRuntime:
         self.sv.schedule_check()
         self.sv.events.process_noted(process)
 
+    def health_changed(self, process: Process, old: str, why: str) -> None:
+        new = process.health.state
+        log.log(logging.WARNING if new == "unhealthy" else logging.INFO, "%s: %s -> %s: %s",
+                process.name, old, new, why)
+        self.sv.events.health_changed(process, old, why)
+
     # -- spawning -----------------------------------------------------------------
 
     def spawn(self, process: Process) -> int:
@@ -108,6 +114,9 @@ class ProcessRuntime:
         capture = self._capture(instance)
         # An event listener (events = [...]) talks to superd on its stdin and stdout (daemon/listeners.py).
         stdin, stdout, channel = sv.listeners.stdio(process, capture)
+        pipe = self._stdin_pipe(instance.name, capture) if instance.program.stdin else None
+        if pipe is not None:
+            stdin = pipe.child_fd
         try:
             with tracker.spawning(run):  # born in its cgroup, where there is one
                 popen = spawn.spawn(
@@ -124,15 +133,21 @@ class ProcessRuntime:
             capture.abort()
             if channel is not None:
                 channel.abort()
+            if pipe is not None:
+                sv.stdin.close(instance.name)
             raise SpawnError(f"cannot start it in its cgroup {run.cgroup}: {exc.strerror or exc}", 1) from None
         except BaseException:
             capture.abort()
             if channel is not None:
                 channel.abort()
+            if pipe is not None:
+                sv.stdin.close(instance.name)
             raise
         capture.started()
         if channel is not None:
             channel.started()
+        if pipe is not None:
+            pipe.started()
         tracker.started(run, popen.pid)
         self.runs[instance.name] = run
         self.children[popen.pid] = Child(process, popen, capture)
@@ -148,6 +163,14 @@ class ProcessRuntime:
             except KeyError:
                 raise SpawnError(f"no such user {user!r}", 126) from None
         return self.identities[user]
+
+    def _stdin_pipe(self, name: str, capture):
+        """A fresh stdin pipe (``stdin = true``) for a spawn of ``name``."""
+        try:
+            return self.sv.stdin.open(name)
+        except OSError as exc:  # out of descriptors, most likely
+            capture.abort()
+            raise SpawnError(f"cannot make a pipe for its stdin: {exc.strerror or exc}", 1) from None
 
     def _capture(self, instance):
         """Where a program about to be spawned writes: a capture whose ``stdout``
@@ -332,6 +355,7 @@ class ProcessRuntime:
             return
         process, popen, capture = child
         spawn.forget(popen, status)
+        self.sv.stdin.close(process.name)  # whatever it left behind reads EOF
         if capture is output.PASSTHROUGH:
             process.exited(status)
             return

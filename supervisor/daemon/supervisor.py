@@ -21,15 +21,17 @@ from .commands import Commands
 from .events import Events
 from .hooks import Hooks
 from .listeners import Listeners
+from .mainlog import MainLog
 from .notify import Notifier
 from .reserve import Reserve
 from .runtime import ProcessRuntime
 from .shutdown import Shutdown
 from .signals import SignalQueue
 from .sockets import Sockets
+from .stdin import StdinPipes
 from ..config import Config, ConfigError
 from ..core.errors import Refused
-from ..core.names import by_group, select
+from ..core.names import grouped, select
 from ..core.process import Process, signal_name
 from ..core.states import ACTIVE_STATES, DaemonState, ProcessState
 from .. import output
@@ -49,6 +51,7 @@ class Supervisor:
         environ: Optional[dict] = None,
         notifier: Optional[Notifier] = None,
         runtime=None,
+        mainlog: Optional[MainLog] = None,
     ) -> None:
         self.config = config
         self.single = single
@@ -68,6 +71,8 @@ class Supervisor:
         self.exit_code = 0
         self.foreground_tty: Optional[int] = None
         self.outputs = output.Outputs()  # program output: pipes, log files, console, tail
+        self.stdin = StdinPipes()  # the stdin pipes of programs with stdin = true
+        self.mainlog = mainlog or MainLog()  # superd's own log: its log_file, its lines for maintail
         # The run directory's lock and state file; single-program mode has none.
         self.rundir: Optional[runstate.RunDir] = None if single else runstate.RunDir(config.daemon.run_dir)
         self.reserve = Reserve(0)  # spare descriptors, taken when superd runs
@@ -84,7 +89,8 @@ class Supervisor:
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future]] = []
         self._check_scheduled = False
         self._done: Optional[asyncio.Future] = None
-        self._groups: Optional[dict[str, list[Process]]] = None  # program -> its instances
+        # (group -> its processes, program -> its instances), made when a name is first resolved
+        self._names: Optional[tuple[dict[str, list[Process]], dict[str, list[Process]]]] = None
         self.starting = ""  # start-up's progress, while it lasts
         self._reload_pending = False  # a SIGHUP came during start-up
 
@@ -95,6 +101,7 @@ class Supervisor:
         self.loop = asyncio.get_running_loop()
         self.outputs.timestamps = self.config.daemon.log_timestamps
         self.outputs.configure(self.processes, self.loop)  # console prefix width, the loop
+        self.mainlog.use_loop(self.loop)
         self._done = self.loop.create_future()
         self.reserve = Reserve()
         self.events.emit("daemon", to_state=self.state.value, reason=f"superd starting (pid {os.getpid()})")
@@ -149,6 +156,7 @@ class Supervisor:
         finally:
             self.hooks.close()
             self.listeners.close()
+            self.stdin.close_all()
             self._close_tracking()
             self.sockets.close()
             self.reserve.release_all()
@@ -244,16 +252,16 @@ class Supervisor:
     def quit_now(self, reason: str = "SIGQUIT") -> None:
         self.shutdown.quit_now(reason)
 
-    async def reload(self) -> dict:
+    async def reload(self, only: Optional[list[str]] = None) -> dict:
         before = {p.group for p in self.processes.values()}
-        result = await reloading.reload(self)
+        result = await reloading.reload(self, only)
         after = {p.group for p in self.processes.values()}
         self.events.reloaded(result, after - before, before - after)
         return result
 
     def reopen_logs(self) -> int:
-        """SIGUSR2: reopen every program log file (logrotate renamed them)."""
-        count = self.outputs.reopen()
+        """SIGUSR2: reopen every program log file and superd's own (logrotate renamed them)."""
+        count = self.mainlog.reopen() + self.outputs.reopen()
         log.info("reopened %d log file%s", count, "" if count == 1 else "s")
         return count
 
@@ -394,21 +402,24 @@ class Supervisor:
     # ------------------------------------------------------------------ names
 
     def resolve(self, names: Iterable[str]) -> list[Process]:
-        """Processes named by instance, program, ``group:*`` or ``all``; raises NoSuchName."""
-        return select(self.processes, self._by_group(), names)
+        """Processes named by instance, program, group (``web:*``, ``web:``, ``group:web``),
+        ``GROUP:NAME`` or ``all`` (:mod:`supervisor.core.names`); raises NoSuchName."""
+        groups, programs = self._index()
+        return select(self.processes, groups, programs, names)
 
-    def members(self, group: str) -> list[Process]:
+    def members(self, program: str) -> list[Process]:
         """The instances of one program."""
-        return self._by_group().get(group, [])
+        return self._index()[1].get(program, [])
 
-    def _by_group(self) -> dict[str, list[Process]]:
-        if self._groups is None:
-            self._groups = by_group(self.processes.values())
-        return self._groups
+    def _index(self) -> tuple[dict[str, list[Process]], dict[str, list[Process]]]:
+        if self._names is None:
+            processes = self.processes.values()
+            self._names = (grouped(processes, lambda p: p.group), grouped(processes, lambda p: p.config.program.name))
+        return self._names
 
     def processes_changed(self) -> None:
         """A reload replaced the set of processes."""
-        self._groups = None
+        self._names = None
         self.outputs.timestamps = self.config.daemon.log_timestamps
         self.outputs.configure(self.processes, self.loop)  # removed programs' files and followers go
 

@@ -22,6 +22,7 @@ from ..config import ConfigError, parse_signal
 from ..core.errors import Refused
 from ..core.process import Process
 from ..core.states import DaemonState, ProcessState
+from ..daemon.available import configured
 from .response import Response
 from .rpcbase import integer as _integer, namespec as _namespec, rpc, string as _string  # noqa: F401
 from .rpclogs import LogMethods, read_range
@@ -114,15 +115,15 @@ class RpcInterface(LogMethods, SystemMethods):
         return groups
 
     def _lookup(self, name: Any) -> tuple[str, Optional[Process]]:
-        """``(group, process)``; the process is None for ``group:*`` (and a
-        group's name alone when no process has it). Raises BAD_NAME."""
+        """``(group, process)``; the process is None for ``group:*`` and ``group:``
+        (and a group's name alone when no process has it). Raises BAD_NAME."""
         name = _string(name)
         groups = self._groups()
         group, sep, process_name = name.partition(":")
         if sep:
             if group not in groups:
                 raise RPCError(BAD_NAME, name)
-            if process_name == "*":
+            if process_name in ("*", ""):  # supervisord's split_namespec
                 return group, None
             for process in groups[group]:
                 if process.name == process_name:
@@ -188,7 +189,7 @@ class RpcInterface(LogMethods, SystemMethods):
 
     @rpc("string", "int", "int")
     async def supervisor_readLog(self, offset, length) -> str:
-        """Read length bytes from superd's own log file, from offset."""
+        """Read length bytes from superd's own log file, from offset (a negative offset: from the end)."""
         return read_range(self._main_log(), _integer(offset), _integer(length))
 
     @rpc("boolean")
@@ -199,6 +200,7 @@ class RpcInterface(LogMethods, SystemMethods):
             os.truncate(path, 0)
         except OSError:
             raise RPCError(FAILED) from None
+        self.sv.mainlog.reopen()  # its size (for rotation) starts again from 0
         return True
 
     @rpc("boolean")
@@ -325,22 +327,23 @@ class RpcInterface(LogMethods, SystemMethods):
 
     @rpc("array")
     async def supervisor_getAllConfigInfo(self) -> list:
-        """The config of every process."""
+        """The config of every process: those in use, then those the config file would add (inuse false)."""
         infos = []
-        for process in sorted(self.sv.processes.values(), key=lambda p: (p.group, p.name)):
-            program = process.config.program
+        for instance, in_use in sorted(configured(self.sv).instances, key=lambda e: (e[0].group, e[0].name)):
+            program = instance.program
+            process = self.sv.processes[instance.name] if in_use else None  # not loaded: no log file yet
             infos.append({
-                "name": process.name, "group": process.group, "inuse": True,
+                "name": instance.name, "group": instance.group, "inuse": in_use,
                 "autostart": program.autostart, "group_prio": program.priority, "process_prio": program.priority,
-                "command": " ".join(process.config.command), "directory": process.config.directory or "",
+                "command": " ".join(instance.command), "directory": instance.directory or "",
                 "exitcodes": list(program.exitcodes), "startsecs": int(program.startsecs),
                 "startretries": program.startretries, "stopsignal": _signame(program.stopsignal),
                 "stopwaitsecs": int(program.stopwaitsecs), "stopasgroup": program.stopasgroup,
                 "killasgroup": program.killasgroup, "autorestart": str(program.autorestart.value)
                 if hasattr(program.autorestart, "value") else str(program.autorestart),
-                "stdout_logfile": self._logfile(process, "stdout"),
-                "stderr_logfile": self._logfile(process, "stderr"),
-                "redirect_stderr": process.config.stderr == "stdout",
+                "stdout_logfile": "" if process is None else self._logfile(process, "stdout"),
+                "stderr_logfile": "" if process is None else self._logfile(process, "stderr"),
+                "redirect_stderr": instance.stderr == "stdout",
                 "uid": os.getuid() if getattr(program, "user", None) is None else -1,
             })
         return infos

@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 from typing import Any, Optional
 
+from ..core.errors import Failed, NoStdin, NotRunning
 from ..core.process import Process
-from ..core.states import ProcessState
 from .rpcbase import MAX_READ, integer as _integer, namespec as _namespec, rpc
 from .xmlrpc import BAD_ARGUMENTS, FAILED, INCORRECT_PARAMETERS, NO_FILE, NOT_RUNNING, RPCError
 
@@ -59,19 +59,8 @@ class LogMethods:
         return await self._tail_log(name, offset, length, "stderr")
 
     def _clear(self, process: Process) -> None:
-        for which in ("stdout", "stderr"):
-            path = self._logfile(process, which)
-            if not path:
-                continue
-            try:
-                if os.path.exists(path):
-                    os.truncate(path, 0)
-            except OSError:
-                raise RPCError(FAILED, _namespec(process)) from None
-            stream = self.sv.outputs.stream(process.config, which, self.sv.config.daemon.logs_dir)
-            reopen = getattr(stream.sink, "reopen", None)
-            if reopen is not None:
-                reopen()  # its size (for rotation) starts again from 0
+        if not self.sv.commands.clear([process])[0]["ok"]:
+            raise RPCError(FAILED, _namespec(process))
 
     @rpc("boolean", "string")
     async def supervisor_clearProcessLogs(self, name) -> bool:
@@ -92,16 +81,14 @@ class LogMethods:
         if not isinstance(chars, (str, bytes)):
             raise RPCError(INCORRECT_PARAMETERS, chars)
         process = self._process(name)
-        if process.pid is None or process.state is ProcessState.STOPPING:
-            raise RPCError(NOT_RUNNING, name)
-        write = getattr(self.sv.runtime, "write_stdin", None)
-        if write is None:
-            raise RPCError(NO_FILE, name)
         try:
-            if not write(process, chars.encode() if isinstance(chars, str) else chars):
-                raise RPCError(NO_FILE, name)
-        except OSError:
+            self.sv.commands.write_stdin(process, chars.encode() if isinstance(chars, str) else chars)
+        except NotRunning:
+            raise RPCError(NOT_RUNNING, name) from None
+        except NoStdin:
             raise RPCError(NO_FILE, name) from None
+        except Failed as exc:  # its buffer is full: it does not read its stdin
+            raise RPCError(FAILED, str(exc)) from None
         return True
 
     @rpc("boolean", "string", "string")

@@ -9,7 +9,9 @@ connection being ready for it (idle keep-alive connections are closed after
 that too) and a client that does not read its answer for as long is
 dropped. A Unix listener also checks the peer's credentials the way the
 control socket does; credentials, when set, are checked on every request and
-compared in constant time.
+compared in constant time. An answer produced over time
+(:class:`~supervisor.http.response.StreamingResponse`: ``tail -f``, Server-Sent
+Events) takes the connection until it ends; :mod:`.streaming` bounds it.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any, Optional
 import h11
 
 from ..control.listener import Listener
-from .response import Response, text
+from .response import Response, StreamingResponse, reason, text
 from ..daemon.procfs import supplementary_groups
 
 log = logging.getLogger("superd")
@@ -78,6 +80,10 @@ class HttpServer:
         self._listener: Optional[Listener] = None
         self._connections: dict[asyncio.StreamWriter, asyncio.Task] = {}
         self._rpc = None
+        self._api = None         # the dashboard's JSON API, the page itself and supervisord's
+        self._dashboard = None   # /logtail: made when first asked for
+        self._logtail = None
+        self._streams = 0        # streaming answers running (streaming.MAX_STREAMS at most)
         self._sha1 = None
         self._bound_path: Optional[str] = None
 
@@ -211,6 +217,9 @@ class HttpServer:
                 return
             request, body = got
             response = await self._respond(request, body)
+            if isinstance(response, StreamingResponse):
+                await self._stream(conn, reader, writer, response)
+                return
             close = conn.their_state is not h11.DONE
             if not await self._send(conn, writer, response, close=close):
                 return
@@ -269,13 +278,29 @@ class HttpServer:
             else:  # ConnectionClosed, PAUSED
                 return None
 
+    async def _stream(self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                      response: StreamingResponse) -> None:
+        """A body produced over time; the connection ends with it."""
+        from .streaming import MAX_STREAMS, send
+
+        if self._streams >= MAX_STREAMS:
+            await self._send(conn, writer, text(503, f"too many streams at once ({MAX_STREAMS}); try again later"),
+                             close=True)
+            return
+        self._streams += 1
+        try:
+            await send(conn, reader, writer, response)
+        finally:
+            self._streams -= 1
+
     async def _send(self, conn: h11.Connection, writer: asyncio.StreamWriter, response: Response,
                     close: bool = False) -> bool:
         headers = [*response.headers, ("Content-Length", str(len(response.body))), ("Server", "superd")]
         if close:
             headers.append(("Connection", "close"))
         try:
-            data = conn.send(h11.Response(status_code=response.status, headers=headers))
+            data = conn.send(h11.Response(status_code=response.status, headers=headers,
+                                          reason=reason(response.status)))
             data += conn.send(h11.Data(data=response.body)) if response.body else b""
             data += conn.send(h11.EndOfMessage())
         except h11.LocalProtocolError:
@@ -315,7 +340,7 @@ class HttpServer:
             password_ok = compare_digest(password, s.password.encode())
         return user_ok & password_ok
 
-    async def _respond(self, request: h11.Request, body: bytes) -> Response:
+    async def _respond(self, request: h11.Request, body: bytes) -> Response | StreamingResponse:
         self.settings = self.sv.config.http or self.settings  # a reload may change the credentials
         if not self._authorized(request):
             return text(401, "authentication required", [("WWW-Authenticate", f'Basic realm="{REALM}"')])
@@ -336,4 +361,31 @@ class HttpServer:
 
             return Response(200, render(self.sv, self.stats).encode(),
                             content_type="text/plain; version=0.0.4; charset=utf-8")
-        return text(404, "not found: superd serves /RPC2 and /metrics")
+        if path.startswith(b"/api/"):
+            if self._api is None:
+                from .api import Api
+
+                self._api = Api(self.sv)
+            return await self._api.handle(method, request.target, dict(request.headers))
+        if path.startswith(b"/logtail/") or path == b"/mainlogtail":
+            if method != b"GET":
+                return text(405, "GET only", [("Allow", "GET")])
+            if self._logtail is None:
+                from .logtail import LogTail
+
+                self._logtail = LogTail(self.sv)
+            if path == b"/mainlogtail":
+                return self._logtail.main_log()
+            return self._logtail.process_log(path[len(b"/logtail/"):].decode("latin-1"))
+        from .dashboard import ASSETS
+
+        if path in ASSETS:
+            if method != b"GET":
+                return text(405, "GET only", [("Allow", "GET")])
+            if self._dashboard is None:
+                from .dashboard import Dashboard
+
+                self._dashboard = Dashboard()
+            return self._dashboard.respond(path)
+        return text(404, "not found: superd serves the dashboard at /, /api/, /RPC2, /metrics, /logtail/NAME "
+                         "and /mainlogtail")

@@ -31,7 +31,10 @@ class Context:
         self.daemon_umask: Optional[Option] = None
         self.daemon_directory: Optional[Option] = None
         self.groups: dict[str, tuple[str, Section]] = {}     # program -> (group, [group:g])
+        self.group_members: dict[str, tuple[Section, list[str]]] = {}  # group -> ([group:g], its programs)
+        self.group_tables: dict[str, dict[str, Any]] = {}    # superd group name -> [group.NAME] table
         self.programs: dict[str, dict[str, Any]] = {}        # superd name -> table
+        self.superd_names: dict[str, str] = {}               # supervisord program name -> superd's
         self.comments: dict[str, list[str]] = {}
         self.used_names: set[str] = set()
 

@@ -16,7 +16,8 @@ from ..core import shutdown
 from .context import Context
 from .daemon import convert_daemon, convert_unix_server
 from .ini import read_files
-from .program import convert_program, read_group
+from .groups import convert_groups, read_group
+from .program import convert_program
 from .tomlwrite import to_toml, toml_key
 
 # Sections that only configure supervisorctl or the XML-RPC interface.
@@ -80,6 +81,7 @@ def convert(path: str) -> Conversion:
             ctx.warn(section.file, name, None, "unknown supervisord section; dropped")
     if not ctx.programs:
         ctx.warn(ctx.main, None, None, "no program was carried over")
+    convert_groups(ctx)
     _check_shutdown_time(ctx)
     return Conversion(_document(ctx), ctx.messages, ctx.sources)
 
@@ -136,6 +138,8 @@ def _document(ctx: Context) -> str:
     if ctx.daemon:
         order = list(superd_config.DAEMON_KEYS)
         document["superd"] = dict(sorted(ctx.daemon.items(), key=lambda kv: order.index(kv[0])))
+    for name, table in ctx.group_tables.items():
+        document[f"group.{toml_key(name)}"] = table
     for name, table in ctx.programs.items():
         document[f"program.{toml_key(name)}"] = table
     text = to_toml(document, header, ctx.comments)

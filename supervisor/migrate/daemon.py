@@ -13,7 +13,7 @@ from .. import config as superd_config
 from .context import Context
 from .expand import Scope, check_relative, expand, expand_environment, literal
 from .ini import Section
-from .values import CONSOLE_FILES, boolean, octal
+from .values import CONSOLE_FILES, boolean, non_negative, octal, size, size_text
 
 # supervisord log levels -> superd's (debug, info, warning, error).
 _LOG_LEVELS = {"critical": "error", "error": "error", "warn": "warning", "warning": "warning",
@@ -62,13 +62,21 @@ def convert_daemon(ctx: Context, section: Section) -> None:
             if value.lower() in ("none", "off") or value in CONSOLE_FILES or value == "/dev/null":
                 note("superd writes its own log to stderr; dropped")
             else:
-                warn("superd writes its own log to stderr, never to a file: let the service "
-                     "manager keep it (journald, docker logs) or redirect it (2>>FILE); dropped")
+                ctx.set(ctx.daemon, superd_config.DAEMON_KEYS, "log_file", daemon_path(value, scope), warn)
+                note("becomes log_file: superd writes its own log there as well as to stderr "
+                     "(its folder must exist)")
         elif key in ("logfile_maxbytes", "logfile_backups"):
             logfile = section.options.get("logfile")
             if logfile and logfile.value.strip().lower() not in ("none", "off", "/dev/null") \
                     and logfile.value.strip() not in CONSOLE_FILES:
-                warn("superd's own log goes to stderr and is not rotated by superd; dropped")
+                maxbytes = key == "logfile_maxbytes"
+                try:
+                    parsed = size(value) if maxbytes else non_negative(value)
+                except ValueError as e:
+                    warn(f"{value!r}: {e}; dropped")
+                    continue
+                ctx.set(ctx.daemon, superd_config.DAEMON_KEYS, key.replace("logfile", "log_file"),
+                        size_text(parsed) if maxbytes else parsed, warn)
         elif key == "nodaemon":
             if not nodaemon:
                 note("superd always runs in the foreground (the service manager runs it in "

@@ -1,6 +1,5 @@
-"""The conversion of ``[program:x]`` sections to superd programs, and of the
-``[group:x]`` sections that name them (superd has no groups: their members
-become programs of their own)."""
+"""The conversion of ``[program:x]`` sections to superd programs (the
+``[group:x]`` sections that name them are :mod:`.groups`')."""
 
 from __future__ import annotations
 
@@ -12,8 +11,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Optional
 
 from .. import config as superd_config
+from ..config.tables import NAME_RE
 from .context import Context
-from .expand import (PROCESS_NUM, Parts, ProgramInfo, Scope, expand, expand_environment,
+from .expand import (Parts, ProgramInfo, Scope, expand, expand_environment,
                      is_literal, literal, render, render_path)
 from .ini import Option, Section
 from .tomlwrite import toml_key
@@ -40,40 +40,6 @@ _PROGRAM_SCALARS: tuple[tuple[str, Callable[[str], Any]], ...] = (
     ("autostart", boolean), ("autorestart", autorestart), ("exitcodes", exitcodes),
     ("startsecs", non_negative), ("startretries", non_negative), ("stopsignal", signal_name),
     ("stopwaitsecs", non_negative), ("stopasgroup", boolean), ("killasgroup", boolean))
-
-
-def read_group(ctx: Context, section: Section) -> None:
-    """``[group:x]``: its members remembered in ``ctx.groups`` for their conversion."""
-    group = section.name.split(":", 1)[1].strip()
-    option = section.options.get("programs")
-    scope = Scope(here=os.path.dirname(section.file), warn=ctx.warner(section, "programs", option),
-                  env=[ctx.daemon_env])
-    text = literal(expand(option.value, scope), scope) if option else None
-    members = [name.strip() for name in (text or "").split(",") if name.strip()]
-    if not members:
-        ctx.warn(section.file, section.name, "programs", "names no programs (supervisord "
-                 "refuses this); nothing to carry over")
-        return
-    converted = []
-    for member in members:
-        if f"program:{member}" not in ctx.sections:
-            kind = "an fcgi-program (not carried over)" if \
-                f"fcgi-program:{member}" in ctx.sections else "an unknown program"
-            ctx.warn(section.file, section.name, "programs", f"{member!r} is {kind}")
-            continue
-        if member in ctx.groups:
-            ctx.warn(section.file, section.name, "programs", f"{member!r} is already in "
-                     f"group {ctx.groups[member][0]!r}; superd runs it once")
-            continue
-        ctx.groups[member] = (group, section)
-        converted.append(member)
-    if converted:
-        ctx.warn(section.file, section.name, None, "superd has no groups of several "
-                 f"programs: {', '.join(converted)} become programs of their own (superctl "
-                 f"names them {' '.join(converted)}, not {group}:*)")
-    for key, option in section.options.items():
-        if key not in ("programs", "priority"):
-            ctx.warn(option.file, section.name, key, "unknown supervisord setting; dropped")
 
 
 def _superd_name(ctx: Context, name: str, section: Section) -> str:
@@ -184,12 +150,11 @@ def convert_program(ctx: Context, section: Section) -> None:
 
     if numprocs is not None:
         table["numprocs"] = numprocs
-    _check_process_name(ctx, section, options.pop("process_name", None), info, name,
-                        [program_env, ctx.daemon_env])
-    if info.numprocs_start and info.numprocs > 1:
-        ctx.warn(section.options["numprocs_start"].file, section.name, "numprocs_start",
-                 f"superd numbers instances from 0, not from {info.numprocs_start}: "
-                 f"${{{PROCESS_NUM}}} runs 0..{info.numprocs - 1}")
+    if info.numprocs_start:
+        ctx.set(table, keys, "numprocs_start", info.numprocs_start,
+                ctx.warner(section, "numprocs_start", section.options["numprocs_start"]))
+    _process_name(ctx, section, options.pop("process_name", None), info, table,
+                  [program_env, ctx.daemon_env])
 
     priority = typed("priority", integer)
     if group_section is not None and "priority" in group_section.options:
@@ -257,6 +222,7 @@ def convert_program(ctx: Context, section: Section) -> None:
     if "environment" in table:
         table["environment"] = table.pop("environment")
     ctx.programs[name] = table
+    ctx.superd_names[raw_name] = name
     origin = f"[{section.name}] in {ctx.shown(section.file)}"
     if group_section is not None:
         origin += f', supervisord group "{group}"'
@@ -272,33 +238,37 @@ def _daemon_value(ctx: Context, option: Option, key: str, parse: Callable[[str],
         return None
 
 
-def _check_process_name(ctx: Context, section: Section, option: Optional[Option], info: ProgramInfo,
-                        name: str, env: Sequence[Mapping[str, Parts]]) -> None:
-    """supervisord's process names against superd's: {name}, or {name}_{num} from 0."""
+def _process_name(ctx: Context, section: Section, option: Optional[Option], info: ProgramInfo,
+                  table: dict[str, Any], env: Sequence[Mapping[str, Parts]]) -> None:
+    """``process_name``: supervisord's template, which superd expands alike; written
+    when it names the processes otherwise than superd's default does."""
     pattern = option.value.strip() if option else "%(program_name)s"
     file = option.file if option else section.file
+    warn = ctx.warner(section, "process_name", option)
+    numbers = range(info.numprocs_start, info.numprocs_start + info.numprocs)
+    defaults = [info.name] if info.numprocs == 1 else [f"{info.name}_{n}" for n in numbers]
     if info.numprocs > 1 and "%(process_num)" not in pattern:
-        ctx.warn(file, section.name, "process_name", "has no %(process_num) while "
-                 "numprocs > 1 (supervisord refuses this)")
+        warn(f"has no %(process_num) while numprocs > 1 (supervisord refuses this); superd names "
+             f"the processes {_span(defaults)}")
+        return
     values: dict[str, Any] = {"program_name": info.name, "group_name": info.group,
                               "numprocs": info.numprocs, "here": os.path.dirname(file),
                               "host_node_name": platform.node()}
     values.update(("ENV_" + variable, value) for variable, value in os.environ.items())
-    for table in reversed(env):
-        for variable, parts in table.items():
+    for variables in reversed(env):
+        for variable, parts in variables.items():
             values["ENV_" + variable] = render(parts)
-    superd_names = [name] if info.numprocs == 1 else [f"{name}_{n}" for n in range(info.numprocs)]
     try:
-        names = [pattern % {**values, "process_num": n}
-                 for n in range(info.numprocs_start, info.numprocs_start + info.numprocs)]
+        names = [pattern % {**values, "process_num": n} for n in numbers]
     except (KeyError, TypeError, ValueError) as e:
-        ctx.warn(file, section.name, "process_name", f"{pattern!r} cannot be expanded "
-                 f"({e}); superd names the processes {_span(superd_names)}")
+        warn(f"{pattern!r} cannot be expanded ({e}); superd names the processes {_span(defaults)}")
         return
-    if names != superd_names:
-        ctx.warn(file, section.name, "process_name", f"supervisord named the processes "
-                 f"{_span(names)}, superd names them {_span(superd_names)}" +
-                 (" (instances are {name}_{num}, numbered from 0)" if info.numprocs > 1 else ""))
+    bad = [n for n in names if not NAME_RE.fullmatch(n)]
+    if bad:
+        warn(f"supervisord named a process {bad[0]!r}; superd's names take letters, digits, _, . and -: "
+             f"dropped, superd names the processes {_span(defaults)}")
+    elif names != defaults:
+        ctx.set(table, superd_config.PROGRAM_KEYS, "process_name", pattern, warn)
 
 
 def _span(names: Sequence[str]) -> str:

@@ -7,7 +7,7 @@ Nothing here blocks the loop or grows without bound.
 
 from .capture import PASSTHROUGH
 from .follow import MAX_FOLLOWERS
-from .outputs import Outputs
+from .outputs import Outputs, captured
 from .streams import MAX_TAIL_LINES
 
-__all__ = ["MAX_FOLLOWERS", "MAX_TAIL_LINES", "Outputs", "PASSTHROUGH"]
+__all__ = ["MAX_FOLLOWERS", "MAX_TAIL_LINES", "Outputs", "PASSTHROUGH", "captured"]

@@ -19,7 +19,7 @@ import asyncio
 import json
 import logging
 from collections import deque
-from typing import Optional
+from typing import Optional, Union
 
 log = logging.getLogger("superd")
 
@@ -154,26 +154,37 @@ class Follower:
         self.ended = True
         self.backlog.wake()
 
+    def frame(self, parts: list) -> bytes:
+        """What the connection is sent for ``parts``: pieces of output and
+        superd's own notices (a line each), in order. Here one ``tail``
+        notification; other transports frame them their way."""
+        return _HEAD + b",".join(p.json() if isinstance(p, Piece) else json.dumps(p).encode()
+                                 for p in parts) + _TAIL
+
+    def finish(self) -> None:
+        """The follow is over (the farewell is sent): end the connection."""
+        self.writer.close()
+
     def _next(self) -> Optional[bytes]:
-        """The next notification to send, or None when there is nothing new."""
+        """The next message to send, or None when there is nothing new."""
         if self.carried:
             batch, self.carried = self.carried[:BACKLOG_BYTES // BATCH_BYTES], []
-            return _HEAD + b",".join(p.json() for p in batch) + _TAIL
+            return self.frame(batch)
         backlog = self.backlog
         skipped, batch = backlog.take(self.seq)
-        parts = []
+        parts: list[Union[Piece, str]] = []
         if skipped:
             missed = backlog.gone - self.sent_lines
-            parts.append(json.dumps(f"[superd: {missed} lines skipped: this reader fell behind]").encode())
+            parts.append(f"[superd: {missed} lines skipped: this reader fell behind]")
             self.sent_lines += missed
         if batch:
             self.seq = batch[-1].seq + 1
             self.sent_lines += sum(p.lines for p in batch)
-            parts.extend(p.json() for p in batch)
+            parts.extend(batch)
         elif self.farewell:  # once: "" = sent
-            parts.append(json.dumps(self.farewell).encode())
+            parts.append(self.farewell)
             self.farewell = ""
-        return _HEAD + b",".join(parts) + _TAIL if parts else None
+        return self.frame(parts) if parts else None
 
     async def run(self, request: Optional[asyncio.Future] = None) -> None:
         """Send lines until the connection closes. ``request``: the task answering
@@ -209,7 +220,7 @@ class Follower:
                     self.writer.transport.abort()  # close() would wait to flush what it never reads
                     break
             if self.farewell == "":  # said goodbye: the client's follow is over
-                self.writer.close()
+                self.finish()
         except (ConnectionError, OSError):
             pass
         finally:

@@ -39,6 +39,9 @@ class LogFile(Sink):
     __slots__ = ("path", "maxbytes", "backups", "make_dirs", "clock", "size", "failures", "failing",
                  "_retry_at", "_dropped_at_failure", "_check_at", "_rotate_after", "_rotate_failing", "users", "_unended")
 
+    #: What a failure to open or write the file costs, for the message that reports it.
+    LOSS = "the output meant for it is dropped"
+
     def __init__(self, path: str, maxbytes: int, backups: int, *, make_dirs: bool = False,
                  clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(path)
@@ -101,6 +104,16 @@ class LogFile(Sink):
         self._drop_pending()
         return self.open()
 
+    def clear(self) -> None:
+        """Empty the file (``superctl clear``); the next line starts it again.
+        Only a regular file is emptied. Raises OSError."""
+        if self._pending:
+            self._flush()
+        if os.path.isfile(self.path):
+            os.truncate(self.path, 0)
+        self.size = 0
+        self._unended = False
+
     def close(self) -> None:
         if self._pending:
             self._flush()
@@ -116,8 +129,8 @@ class LogFile(Sink):
         if not self.failing:
             self.failing = True
             self._dropped_at_failure = self.dropped
-            log.error("%s %s: %s; the output meant for it is dropped until it works again "
-                      "(tried every %gs)", what, self.path, exc.strerror or exc, RETRY_SECONDS)
+            log.error("%s %s: %s; %s until it works again (tried every %gs)",
+                      what, self.path, exc.strerror or exc, self.LOSS, RETRY_SECONDS)
 
     def _recovered(self) -> None:
         """A write worked: the failure (if any) is over."""

@@ -10,7 +10,13 @@ reload changes them), shares sinks between streams, hands out a
 * ``console``: superd's stdout (stderr for a program's stderr), each line
   prefixed ``{instance} | `` with the names padded to one width, coloured
   when that stream is a terminal;
-* ``null``: nowhere.
+* ``null``: nowhere: the program's stream is ``/dev/null`` itself, so it costs
+  superd no pipe and no descriptor (and ``tail`` has nothing to show);
+* ``inherit``: superd's own stdout/stderr, written by the program itself.
+
+A log file is opened at its first line, not at the spawn: a program that never
+writes costs no descriptor and no file creation, and starting many programs
+does not wait for the file system.
 """
 
 from __future__ import annotations
@@ -30,6 +36,20 @@ from .streams import Stream
 
 #: ANSI colours for console prefixes, one per instance in turn.
 COLOURS = (36, 33, 32, 35, 34, 91, 96, 93, 92, 95, 94)
+
+
+def merged(instance: InstanceConfig) -> bool:
+    """Does the program's stderr go where its stdout goes (one stream)?"""
+    return instance.stderr == "stdout" or (
+        instance.stderr == instance.stdout and instance.stdout not in ("auto", "console", "null", "inherit"))
+
+
+def captured(instance: InstanceConfig) -> tuple[str, ...]:
+    """The streams superd keeps for ``tail`` (a merged pair once): some of "stdout", "stderr"."""
+    names = () if instance.stdout in ("null", "inherit") else ("stdout",)
+    if not merged(instance) and instance.stderr not in ("null", "inherit"):
+        names += ("stderr",)
+    return names
 
 
 class ProcessOutput:
@@ -115,16 +135,14 @@ class Outputs:
             if target == "console":
                 return Stream(instance.name, which, self._console(1 if which == "stdout" else 2),
                               console=True, ring=True)
-            if target in ("null", "inherit"):  # inherit: never written to (no pipe, see capture)
-                return Stream(instance.name, which, NullSink(), ring=True)
+            if target in ("null", "inherit"):  # never written to: no pipe (see capture)
+                return Stream(instance.name, which, NullSink())
             auto = target == "auto"
             path = os.path.join(logs_dir, f"{instance.name}-{which}.log") if auto else target
             return Stream(instance.name, which, self._file(path, maxbytes, backups, auto), path=path)
 
         stdout = make("stdout", instance.stdout, program.stdout_maxbytes, program.stdout_backups)
-        if instance.stderr == "stdout" or (
-            instance.stderr == instance.stdout and instance.stdout not in ("auto", "console", "null", "inherit")
-        ):
+        if merged(instance):
             stderr = stdout
         else:
             stderr = make("stderr", instance.stderr, program.stderr_maxbytes, program.stderr_backups)
@@ -188,35 +206,42 @@ class Outputs:
         stamp = instance.program.log_timestamps
         stamp = self.timestamps if stamp is None else stamp
         try:
+            # "inherit": no pipe, superd's own stdout/stderr (capture.stdout stays None);
+            # "null": no pipe either, the child writes to /dev/null.
             stdout = output.streams["stdout"]
-            self._prepare(stdout)
-            stdout.stamp = stamp
-            # "inherit": no pipe, superd's own stdout/stderr (capture.stdout stays None)
-            if instance.stdout != "inherit":
+            if instance.stdout == "null":
+                capture.stdout = subprocess.DEVNULL
+            elif instance.stdout != "inherit":
+                self._prepare(stdout, stamp)
                 capture.stdout = capture.pipe(stdout)
             if output.merged:
                 capture.stderr = subprocess.STDOUT
+            elif instance.stderr == "null":
+                capture.stderr = subprocess.DEVNULL
             elif instance.stderr != "inherit":
                 stderr = output.streams["stderr"]
-                self._prepare(stderr)
-                stderr.stamp = stamp
+                self._prepare(stderr, stamp)
                 capture.stderr = capture.pipe(stderr)
         except OSError:
             capture.abort()
             raise
         return capture
 
-    def _prepare(self, stream: Stream) -> None:
+    def _prepare(self, stream: Stream, stamp: bool) -> None:
+        stream.stamp = stamp
         if stream.console:
             sink = stream.sink
             stream.prefix = self._prefix(stream.process, isinstance(sink, ConsoleSink) and sink.colour)
-        elif isinstance(stream.sink, LogFile):
-            stream.sink.ensure_open()  # a failure is reported now, not at the first line
 
     # -- tail
 
     def stream(self, instance: InstanceConfig, which: str, logs_dir: str) -> Stream:
         return self.output_of(instance, logs_dir).streams[which]
+
+    def clear(self, instance: InstanceConfig, logs_dir: str) -> None:
+        """Empty the process's log files and forget its output for ``tail``. Raises OSError."""
+        for stream in self.output_of(instance, logs_dir).unique():
+            stream.clear()
 
     def can_follow(self) -> bool:
         """False when :data:`~supervisor.output.follow.MAX_FOLLOWERS` readers follow already."""

@@ -201,7 +201,8 @@ class Sink:
 
 
 class NullSink(Sink):
-    """``null``: the bytes go nowhere (the in-memory ring still keeps the last lines)."""
+    """The sink of a stream superd never reads: ``null`` (the child writes to
+    /dev/null) and ``inherit`` (to superd's own stdout/stderr)."""
 
     __slots__ = ()
 

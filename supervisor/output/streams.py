@@ -1,8 +1,8 @@
 """A stream: one output of one process (stdout, stderr, or both merged), across restarts.
 
 It prefixes console lines, hands whole lines to its sink, keeps the last
-:data:`RING_BYTES` of console and null output for ``tail`` (files are tailed
-from the file), feeds its ``tail -f`` followers and counts what its sink lost.
+:data:`RING_BYTES` of console output for ``tail`` (files are tailed from the
+file; ``null`` and ``inherit`` streams have no pipe and nothing to keep), feeds its ``tail -f`` followers and counts what its sink lost.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import logging
 from typing import Callable, Optional, Protocol
 
 from .follow import Backlog
-from .logfile import read_last_lines
+from .logfile import LogFile, read_last_lines
 from .sinks import Sink
 from .stamps import stamp
 
@@ -19,7 +19,7 @@ log = logging.getLogger("superd")
 
 #: A line longer than this is passed on in pieces (the console adds newlines).
 MAX_LINE = 64 << 10
-#: Bytes of recent output kept per console or null stream for ``tail``.
+#: Bytes of recent output kept per console stream for ``tail``.
 RING_BYTES = 128 << 10
 #: Most lines ``tail`` answers with.
 MAX_TAIL_LINES = 100_000
@@ -177,6 +177,15 @@ class Stream:
             return lines[-count:]
         assert self.path is not None
         return read_last_lines(self.path, count)
+
+    def clear(self) -> None:
+        """Forget the output so far: the ring ``tail`` reads, and the log
+        file's contents (``superctl clear``). Raises OSError."""
+        if self.ring is not None:
+            self.ring = bytearray()
+            self.ring_size = self.ring_pos = 0
+        if isinstance(self.sink, LogFile):
+            self.sink.clear()
 
     def reader_done(self) -> None:
         self.readers -= 1

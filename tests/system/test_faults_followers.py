@@ -153,6 +153,8 @@ def test_a_slow_follower_skips_lines_and_is_told(superd_factory, tmp_path, socke
     sockets.append(slow)
     # Read nothing until the program wrote well past what superd keeps for it.
     log = tmp_path / "logs" / "chatty-stdout.log"
+    # The file is opened at the program's first line.
+    wait_until(log.exists, 10, what="the program's first output")
     start = log.stat().st_size
     wait_until(lambda: log.stat().st_size - start > 3 << 20 or log.stat().st_size < start, 30, what="output")
 

@@ -67,7 +67,8 @@ def test_reload_without_change_restarts_nothing(superd_factory, tmp_path):
     d = superd_factory(BASE)
     before = {name: info["pid"] for name, info in d.status().items()}
     result = d.call("reload")
-    assert result == {"added": [], "removed": [], "changed": []}
+    assert result == {"added": [], "removed": [], "changed": [],
+                      "groups": {"added": [], "changed": [], "removed": []}}
     assert {name: info["pid"] for name, info in d.status().items()} == before
 
 

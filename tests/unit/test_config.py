@@ -266,6 +266,9 @@ BAD_DAEMON = [
     ("client_timeout", "60", 'expected a number > 0, got "60" (string)'),
     ("log_level", "trace", 'expected one of "debug", "info", "warning", "error", got "trace" (string)'),
     ("log_format", "xml", 'expected one of "text", "json", got "xml" (string)'),
+    ("log_file", "", 'expected a non-empty string, got "" (string)'),
+    ("log_file_maxbytes", "50 parsecs", 'expected a size like "50MB" (B, KB, MB or GB), got "50 parsecs" (string)'),
+    ("log_file_backups", -1, "expected an integer >= 0, got -1 (integer)"),
     ("logs_dir", ["/x"], "expected a non-empty string, got an array"),
     ("include", "conf.d/*.toml", 'expected an array of glob patterns, got "conf.d/*.toml" (string)'),
     ("cgroups", "on", 'expected one of "auto", "off", got "on" (string)'),
@@ -305,6 +308,9 @@ BAD_PROGRAM = [
     ("numprocs", 2.0, "expected an integer from 1 to 10000, got 2.0 (float)"),
     ("numprocs", True, "expected an integer from 1 to 10000, got true (boolean)"),
     ("numprocs", 10001, "expected an integer from 1 to 10000, got 10001 (integer)"),
+    ("numprocs_start", -1, "expected an integer >= 0, got -1 (integer)"),
+    ("process_name", "web-%d", 'a lone "%" in "web-%d": write "%%" for a literal "%", or %(field)s for a field'),
+    ("process_name", "", 'expected a non-empty string, got "" (string)'),
     ("priority", "1", 'expected an integer, got "1" (string)'),
     ("priority", False, "expected an integer, got false (boolean)"),
     ("autostart", 1, "expected true or false, got 1 (integer)"),
@@ -372,6 +378,7 @@ BAD_PROGRAM = [
     ("events", "PROCESS_STATE", 'expected an array of supervisord event types like "PROCESS_STATE_EXITED", '
      'got "PROCESS_STATE" (string)'),
     ("buffer_size", 0, "expected an integer from 1 to 100000, got 0 (integer)"),
+    ("stdin", "yes", 'expected true or false, got "yes" (string)'),
 ]
 
 
@@ -434,8 +441,9 @@ def test_user_is_fine_as_root_or_as_self(monkeypatch):
 def test_unknown_top_level_key():
     assert problems({"programs": {}, "debug": True}) == [
         f'{MAIN}: programs: unknown key (did you mean "program"?); expected only [superd], [program.NAME], '
-        "[socket.NAME] and [http] tables",
-        f"{MAIN}: debug: unknown key; expected only [superd], [program.NAME], [socket.NAME] and [http] tables",
+        "[group.NAME], [socket.NAME] and [http] tables",
+        f"{MAIN}: debug: unknown key; expected only [superd], [program.NAME], [group.NAME], [socket.NAME] "
+        "and [http] tables",
     ]
 
 
@@ -744,7 +752,7 @@ def test_superd_table_and_unknown_tables_are_refused_in_includes(tmp_path):
         load(str(main), ENV)
     assert [str(p) for p in info.value.problems] == [
         f"{inc}: superd: [superd] is only allowed in the main config file",
-        f"{inc}: other: unknown key; expected only [program.NAME] and [socket.NAME] tables",
+        f"{inc}: other: unknown key; expected only [program.NAME], [group.NAME] and [socket.NAME] tables",
     ]
 
 

@@ -27,6 +27,7 @@ import pytest
 from supervisor import config
 from supervisor.cli import superctl as ctl, superd as daemon
 from supervisor.control import protocol
+from supervisor.config.groups import GROUP_KEYS
 from supervisor.config.http import HTTP_KEYS, HttpSettings
 from supervisor.config.sockets import SOCKET_KEYS
 from supervisor.daemon import spawn
@@ -251,6 +252,7 @@ def superd_toml_page_problems(text: str) -> list[str]:
     problems += _table_problems(text, "[program.NAME] SETTINGS", config.PROGRAM_KEYS, config.ProgramConfig)
     problems += _table_problems(text, "[socket.NAME] SETTINGS", SOCKET_KEYS, config.SocketConfig)
     problems += _table_problems(text, "[http] SETTINGS", HTTP_KEYS, HttpSettings)
+    problems += _table_problems(text, "[group.NAME] SETTINGS", GROUP_KEYS, config.GroupConfig)
     states = {tag for tag, _ in tagged_paragraphs(section(text, "PROCESS STATES"))}
     for state in protocol.PROCESS_STATES:
         if state not in states:

@@ -175,6 +175,8 @@ def test_shop_daemon_settings(shop: dict[str, Path], capsys: pytest.CaptureFixtu
     assert daemon.allow_users == (() if ME == "root" else (ME,))
     assert daemon.log_level == "warning"
     assert daemon.logs_dir == str(etc / "logs")
+    assert (daemon.log_file, daemon.log_file_maxbytes, daemon.log_file_backups) == (
+        "/var/log/supervisor/supervisord.log", 50 << 20, 10)
     # stop windows 30 s (web, priority 500), 600 s (worker, 200), 10 s (beat, 999):
     # 640 s plus superd's reserve and kill margins
     assert daemon.shutdown_timeout == 642
@@ -183,8 +185,13 @@ def test_shop_daemon_settings(shop: dict[str, Path], capsys: pytest.CaptureFixtu
 def test_shop_programs(shop: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     cfg, _, _ = convert_and_load(shop["main"], capsys, SHOP_ENV)
     assert [p.name for p in cfg.programs] == ["beat", "crashmail", "web", "worker"]
+    # supervisord's names: process_name and the group carry over
     assert [i.name for i in cfg.instances] == [
-        "worker_0", "worker_1", "worker_2", "worker_3", "web", "beat", "crashmail"]
+        "worker_00", "worker_01", "worker_02", "worker_03", "web", "beat", "crashmail"]
+    assert [(g.name, g.programs) for g in cfg.groups] == [("shop", ("web", "worker"))]
+    assert {i.name: i.group for i in cfg.instances} == {
+        "worker_00": "shop", "worker_01": "shop", "worker_02": "shop", "worker_03": "shop", "web": "shop",
+        "beat": "beat", "crashmail": "crashmail"}
 
     web = cfg.program("web")
     assert web.directory == "/srv/shop"
@@ -213,10 +220,9 @@ def test_shop_programs(shop: dict[str, Path], capsys: pytest.CaptureFixture[str]
     assert (worker.stopasgroup, worker.killasgroup) == (False, True)
     assert worker.autorestart is Autorestart.UNEXPECTED
     assert (worker.stdout, worker.stderr, worker.stdout_maxbytes) == ("auto", "null", 10 * MB)
-    assert cfg.instance("worker_2").command == (
+    assert cfg.instance("worker_02").command == (
         "celery", "--app", "shop", "worker", "--hostname", "worker2@%h", "--loglevel", "INFO")
-    assert cfg.instance("worker_2").group == "worker"
-    assert cfg.instance("worker_2").environment == (("APP_ENV", "production"), ("TZ", "UTC"))
+    assert cfg.instance("worker_02").environment == (("APP_ENV", "production"), ("TZ", "UTC"))
 
     beat = cfg.program("beat")
     assert beat.autostart is False
@@ -232,9 +238,8 @@ def test_shop_warnings(shop: dict[str, Path], capsys: pytest.CaptureFixture[str]
     assert code == 0
     main_conf, workers = shop["main"], shop["workers"]
     expected = [
-        f"warning: {main_conf}: [supervisord] logfile: superd writes its own log to stderr, never "
-        "to a file: let the service manager keep it (journald, docker logs) or redirect it "
-        "(2>>FILE); dropped",
+        f"note: {main_conf}: [supervisord] logfile: becomes log_file: superd writes its own log there "
+        "as well as to stderr (its folder must exist)",
         f"warning: {main_conf}: [supervisord] minfds: superd does not raise resource limits: set "
         "them where superd starts (systemd LimitNOFILE=, docker --ulimit, ulimit); dropped",
         f"note: {main_conf}: [supervisord] pidfile: superd writes no pid file (superctl pid "
@@ -245,16 +250,11 @@ def test_shop_warnings(shop: dict[str, Path], capsys: pytest.CaptureFixture[str]
         "the peer's uid/gid on the socket (root, its own user, allow_users, allow_groups); dropped",
         f"warning: {main_conf}: [inet_http_server]: superd has no HTTP server, only its unix "
         "control socket; port 127.0.0.1:9001 is not carried over (superctl works over the socket)",
-        f"warning: {main_conf}: [group:shop]: superd has no groups of several programs: web, "
-        "worker become programs of their own (superctl names them web worker, not shop:*)",
         f"note: {main_conf}: [group:shop] priority: web takes its group's priority 500",
         f"warning: {main_conf}: [group:shop] priority: superd orders programs by their own "
         "priority: worker keeps 200, the group's 500 is not carried over",
         f"warning: {workers}: [program:worker] command: %(process_num)02d: becomes "
         "${SUPERD_PROCESS_NUM}, a plain number: the format 02d is lost (no zero-padding)",
-        f"warning: {workers}: [program:worker] process_name: supervisord named the processes "
-        "worker_00 .. worker_03, superd names them worker_0 .. worker_3 (instances are "
-        "{name}_{num}, numbered from 0)",
         f"warning: {workers}: [program:worker] stdout_events_enabled: superd has no event "
         "listeners; dropped",
     ]
@@ -267,8 +267,9 @@ def test_shop_warnings(shop: dict[str, Path], capsys: pytest.CaptureFixture[str]
     assert any(line.startswith(f"warning: {main_conf}: the programs' stopwaitsecs add up to 640 s "
                                "over 3 priorities") and "shutdown_timeout = 642" in line
                for line in err)
-    # beat and web convert completely: nothing to say about them
+    # beat and web convert completely: nothing to say about them, nor about the group's members
     assert not [line for line in err if "[program:beat]" in line or "[program:web]" in line]
+    assert not [line for line in err if "process_name" in line or "[group:shop]:" in line]
     assert all(line.startswith(("warning: ", "note: ")) for line in err)
 
 
@@ -374,35 +375,51 @@ def test_expansion_problems_are_reported(tmp_path: Path, capsys: pytest.CaptureF
 # --------------------------------------------------------------------------
 # Program settings
 
-@pytest.mark.parametrize(("numprocs", "start", "pattern", "warning"), [
-    (1, None, None, None),
-    (1, None, "%(program_name)s", None),
-    (3, None, "%(program_name)s_%(process_num)d", None),
-    (3, None, "%(program_name)s_%(process_num)s", None),
-    (3, 0, "app_%(process_num)d", None),
-    (2, None, "%(program_name)s-%(process_num)d",
-     "supervisord named the processes app-0, app-1, superd names them app_0, app_1"),
-    (12, None, "%(program_name)s_%(process_num)02d",
-     "supervisord named the processes app_00 .. app_11, superd names them app_0 .. app_11"),
-    (2, 1, "%(program_name)s_%(process_num)d",
-     "supervisord named the processes app_1, app_2, superd names them app_0, app_1"),
-    (1, None, "web", "supervisord named the processes web, superd names them app"),
+@pytest.mark.parametrize(("numprocs", "start", "pattern", "names", "written"), [
+    (1, None, None, ["app"], False),
+    (1, None, "%(program_name)s", ["app"], False),
+    (3, None, "%(program_name)s_%(process_num)d", ["app_0", "app_1", "app_2"], False),
+    (3, None, "%(program_name)s_%(process_num)s", ["app_0", "app_1", "app_2"], False),
+    (3, 0, "app_%(process_num)d", ["app_0", "app_1", "app_2"], False),
+    (2, None, "%(program_name)s-%(process_num)d", ["app-0", "app-1"], True),
+    (12, None, "%(program_name)s_%(process_num)02d", [f"app_{n:02d}" for n in range(12)], True),
+    (2, 1, "%(program_name)s_%(process_num)d", ["app_1", "app_2"], False),
+    (2, 5, "%(program_name)s-%(process_num)03d-of-%(numprocs)d", ["app-005-of-2", "app-006-of-2"], True),
+    (1, None, "web", ["web"], True),
+    (1, 7, "%(group_name)s.%(process_num)d", ["app.7"], True),
 ])
-def test_process_names(tmp_path: Path, capsys: pytest.CaptureFixture[str], numprocs: int,
-                       start: Optional[int], pattern: Optional[str], warning: Optional[str]) -> None:
-    body = f"command=run\nnumprocs={numprocs}\n"
+def test_process_names_are_supervisords(tmp_path: Path, capsys: pytest.CaptureFixture[str], numprocs: int,
+                                        start: Optional[int], pattern: Optional[str], names: list[str],
+                                        written: bool) -> None:
+    body = f"command=run ${{SUPERD_PROCESS_NUM}}\nnumprocs={numprocs}\n"
     body += "" if start is None else f"numprocs_start={start}\n"
     body += "" if pattern is None else f"process_name={pattern}\n"
-    cfg, err, _ = convert_and_load(program_conf(tmp_path, body), capsys)
-    expected = ["app"] if numprocs == 1 else [f"app_{n}" for n in range(numprocs)]
-    assert [i.name for i in cfg.instances] == expected
-    names = [line for line in err if "] process_name:" in line]
-    if warning is None:
-        assert names == []
-    else:
-        assert len(names) == 1 and warning in names[0]
-    assert any("numprocs_start: superd numbers instances from 0, not from 1" in line
-               for line in err) == bool(start)
+    cfg, err, out = convert_and_load(program_conf(tmp_path, body), capsys)
+    assert [i.name for i in cfg.instances] == names
+    assert [i.num for i in cfg.instances] == list(range(start or 0, (start or 0) + numprocs))
+    assert {i.group for i in cfg.instances} == {"app"}
+    # the template is written only where superd's default names differ
+    assert ("process_name = " in out) == written
+    assert ("numprocs_start = " in out) == bool(start)
+    assert not [line for line in err if "process_name" in line or "numprocs_start" in line]
+
+
+@pytest.mark.parametrize(("numprocs", "pattern", "warning"), [
+    (2, None, "has no %(process_num) while numprocs > 1 (supervisord refuses this); superd names the "
+              "processes app_0, app_1"),
+    (2, "app", "has no %(process_num) while numprocs > 1 (supervisord refuses this); superd names the "
+               "processes app_0, app_1"),
+    (1, "my app", "supervisord named a process 'my app'; superd's names take letters, digits, _, . and -: "
+                  "dropped, superd names the processes app"),
+    (1, "%(nope)s", "'%(nope)s' cannot be expanded ('nope'); superd names the processes app"),
+])
+def test_process_names_superd_cannot_keep(tmp_path: Path, capsys: pytest.CaptureFixture[str], numprocs: int,
+                                          pattern: Optional[str], warning: str) -> None:
+    body = f"command=run\nnumprocs={numprocs}\n" + ("" if pattern is None else f"process_name={pattern}\n")
+    cfg, err, out = convert_and_load(program_conf(tmp_path, body), capsys)
+    assert [i.name for i in cfg.instances] == (["app"] if numprocs == 1 else ["app_0", "app_1"])
+    assert "process_name = " not in out
+    assert [line.split("process_name: ", 1)[1] for line in err if "] process_name:" in line] == [warning]
 
 
 @pytest.mark.parametrize(("supervisord", "superd"), [
@@ -652,6 +669,7 @@ def test_odd_sections_and_names(tmp_path: Path, capsys: pytest.CaptureFixture[st
         """)
     cfg, err, out = convert_and_load(conf, capsys)
     assert [p.name for p in cfg.programs] == ["all_", "my_app"]
+    assert [(g.name, g.programs) for g in cfg.groups] == [("g", ("all_",))]  # by their superd names
     for fragment in (
             "[program:all]: superd program names take letters, digits, _, . and - and must be "
             "unique: named 'all_'",
@@ -664,6 +682,59 @@ def test_odd_sections_and_names(tmp_path: Path, capsys: pytest.CaptureFixture[st
             "[fcgi-program:php]: superd does not create FastCGI sockets; not carried over",
             "[unknown]: unknown supervisord section; dropped"):
         assert any(fragment in line for line in err), fragment
+
+
+def test_groups_carry_over(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    conf = write(tmp_path / "etc" / "supervisord.conf", """
+        [supervisord]
+        nodaemon=true
+
+        [group:site]
+        programs=gunicorn,nginx
+        priority=300
+
+        [group:web]
+        programs=worker
+
+        [group:empty]
+        programs=php
+
+        [program:gunicorn]
+        command=gunicorn app:app
+
+        [program:nginx]
+        command=nginx -g 'daemon off;'
+        priority=100
+
+        [program:web]
+        command=run-web
+
+        [program:worker]
+        command=work %(group_name)s %(process_num)d
+        numprocs=2
+        numprocs_start=1
+        process_name=%(group_name)s-%(process_num)d
+
+        [fcgi-program:php]
+        command=php-cgi
+        socket=unix:///run/php.sock
+        """)
+    cfg, err, out = convert_and_load(conf, capsys)
+    assert [(g.name, g.programs) for g in cfg.groups] == [("site", ("gunicorn", "nginx")), ("web_", ("worker",))]
+    assert {i.name: (i.group, i.program.priority) for i in cfg.instances} == {
+        "gunicorn": ("site", 300), "nginx": ("site", 100), "web": ("web", 999),
+        # supervisord's %(group_name)s is its group's, "web": so are the names
+        "web-1": ("web_", 999), "web-2": ("web_", 999)}
+    assert cfg.instance("web-2").command == ("work", "web", "2")
+    assert out.index("[group.site]") < out.index("[program.gunicorn]")
+    for line in (
+            f"warning: {conf}: [group:web]: superd group names take letters, digits, _, . and - and may not be "
+            "another program's: named 'web_'",
+            f"warning: {conf}: [group:empty] programs: 'php' is an fcgi-program (not carried over)",
+            f"note: {conf}: [group:site] priority: gunicorn takes its group's priority 300",
+            f"warning: {conf}: [group:site] priority: superd orders programs by their own priority: nginx "
+            "keeps 100, the group's 300 is not carried over"):
+        assert line in err
 
 
 def test_includes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

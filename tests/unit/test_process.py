@@ -49,6 +49,7 @@ class FakeRuntime:
         self.shutting_down = False
         self.watched = False  # True: the fake announces emptiness (group_changed), no polling
         self.readiness_events: list[tuple[str, bool]] = []
+        self.health_events: list[tuple[str, str, str]] = []  # (old, new, why)
         self.watching: set[str] = set()
         self.deps: dict[str, Process] = {}   # program name -> its (one) process
         self.others: list[Process] = []      # processes told of every state change
@@ -100,6 +101,9 @@ class FakeRuntime:
         self.readiness_events.append((process.name, process.ready))
         for other in list(self.others):
             other.dependencies_changed()
+
+    def health_changed(self, process: Process, old: str, why: str) -> None:
+        self.health_events.append((old, process.health.state, why))
 
     def watch_ready(self, process: Process) -> None:
         self.watching.add(process.name)

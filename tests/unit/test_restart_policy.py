@@ -164,6 +164,24 @@ def test_alive_failures_restart_through_the_stop_sequence() -> None:
     assert process_info(p)["health"] == "unknown" and rt.running_watched == ["p"]
 
 
+def test_health_changes_are_reported_with_the_checks_last_result() -> None:
+    p, rt = make(Runtime(), startsecs=0, alive={"tcp": 8000, "failures": 2})
+    p.start()
+    p.alive_result(True)
+    p.alive_result(True)  # no change: nothing reported
+    p.alive_result(False, "connection refused")  # one failure of two: still healthy
+    assert rt.health_events == [("unknown", "healthy", "tcp:127.0.0.1:8000: passed")]
+    p.alive_result(False, "connection refused")
+    assert rt.health_events[1] == ("healthy", "unhealthy", "2 failed checks in a row (tcp:127.0.0.1:8000); "
+                                   "last: connection refused")
+    assert p.state is S.STOPPING  # the restart follows the report
+    die(p, rt, signal.SIGTERM)
+    assert p.state is S.RUNNING
+    p.alive_result(False, "refused")
+    p.alive_result(False, "refused")  # the new run: from "unknown" again
+    assert rt.health_events[2][:2] == ("unknown", "unhealthy") and len(rt.health_events) == 3
+
+
 def test_a_stop_request_during_a_health_restart_wins() -> None:
     p, rt = make(Runtime(), startsecs=0, alive={"tcp": 8000, "failures": 1})
     p.start()

@@ -448,6 +448,24 @@ def test_tail(server, env):
     assert r.exit_code == 2
 
 
+def test_maintail(server, env):
+    server.on("maintail", {"lines": ["first", "second"]})
+    r = superctl("-s", server.path, "maintail", "-n", "2")
+    assert (r.exit_code, r.stdout) == (0, "first\nsecond\n")
+    assert server.last("maintail")["params"] == {"lines": 2}
+    assert superctl("-s", server.path, "maintail", "web").exit_code == 2  # no NAME: superd's own log
+
+
+def test_follow_main_reads_tail_notifications(server):
+    state = {"server": server}
+    server.on("maintail", follow_handler(state))
+    it = Client(server.path).follow_main(1)
+    assert [next(it) for _ in range(5)] == ["old 1", "old 2", "new 1", "new 2", "new 3"]
+    assert server.last("maintail")["params"] == {"lines": 1, "follow": True}
+    it.close()
+    wait_for(lambda: state.get("client_closed"), what="the server to see the client close")
+
+
 def test_reload(server, env):
     r = superctl("-s", server.path, "reload")
     assert (r.exit_code, r.stdout) == (0, "new: added\nold: removed\n")
@@ -547,6 +565,8 @@ def test_shell_completion_logic(server, env):
     assert shell.completedefault("s", "wait --state s", 13, 14) == ["stopped ", "starting ", "stopping "]
     assert shell.completedefault("H", "signal H", 7, 8) == ["HUP "]
     assert shell.completedefault("re", "help re", 5, 7) == ["restart ", "reload "]
+    assert shell.completedefault("", "maintail ", 9, 9) == []
+    assert shell.completedefault("-", "maintail -", 9, 10) == ["--follow ", "--help ", "--lines ", "-f ", "-n "]
     assert server.methods() == ["names"]  # asked once, then cached
 
 
