@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..control import protocol
 from .app import App
+from .render import echo_lines
 
 
 @click.command()
@@ -15,16 +15,5 @@ from .app import App
 def maintail(ctx: click.Context, follow: bool, lines: int) -> None:
     """Print the last lines of superd's own log (its log_file, or what it logged since it started)."""
     client = ctx.find_object(App).client()
-    if not follow:
-        with client:
-            for line in client.maintail(lines):
-                click.echo(line)
-        return
-    it = client.follow_main(lines)
-    try:
-        for line in it:
-            click.echo(line)
-    except KeyboardInterrupt:
-        ctx.exit(protocol.EXIT_OK)
-    finally:
-        it.close()
+    echo_lines(ctx, client, None if follow else (lambda: client.maintail(lines)),
+               lambda: client.follow_main(lines))

@@ -86,3 +86,21 @@ def report(exc: SuperdError) -> None:
     if isinstance(exc, NotInState) and isinstance(exc.data, list):
         for line in status_lines([p for p in exc.data if isinstance(p, dict)]):
             click.echo(line, err=True)
+
+
+def echo_lines(ctx: click.Context, client, last, follow) -> None:
+    """Print ``last()`` (a list of lines), or with ``follow`` set the lines of
+    ``follow()`` (a closable iterator) until it ends or Ctrl-C: tail and maintail."""
+    if last is not None:
+        with client:
+            for line in last():
+                click.echo(line)
+        return
+    it = follow()
+    try:
+        for line in it:
+            click.echo(line)
+    except KeyboardInterrupt:
+        ctx.exit(protocol.EXIT_OK)
+    finally:
+        it.close()

@@ -18,7 +18,7 @@ from ..control.errors import InvalidConfig, SuperdError
 from .app import WAITING_TIMEOUT, App, reply_timeout, resolve_socket, waiting_timeout  # noqa: F401
 from .completion import complete_names, complete_signal
 from .maintail import maintail
-from .render import avail_lines, error, print_results, report, status_lines
+from .render import avail_lines, echo_lines, error, print_results, report, status_lines
 
 
 # --------------------------------------------------------------------------
@@ -200,19 +200,8 @@ def pid(ctx, name: str | None) -> None:
 def tail(ctx, follow: bool, lines: int, name: str, stream: str) -> None:
     """Print the last lines of NAME's stdout (or stderr) log."""
     client = _app(ctx).client()
-    if not follow:
-        with client:
-            for line in client.tail(name, stream, lines):
-                click.echo(line)
-        return
-    it = client.follow(name, stream, lines)
-    try:
-        for line in it:
-            click.echo(line)
-    except KeyboardInterrupt:
-        ctx.exit(protocol.EXIT_OK)
-    finally:
-        it.close()
+    echo_lines(ctx, client, None if follow else (lambda: client.tail(name, stream, lines)),
+               lambda: client.follow(name, stream, lines))
 
 
 cli.add_command(maintail)
