@@ -105,10 +105,8 @@ class MainLog(logging.Handler):
     # -- lines
 
     def emit(self, record: logging.LogRecord) -> None:
-        try:
-            line = (self.format(record) + "\n").encode("utf-8", "replace")
-        except Exception:  # noqa: BLE001 - a bad record must not break logging
-            self.handleError(record)
+        line = ownlog.encode(self, record)
+        if line is None:
             return
         self.stream.emit([line])  # the ring, and once for all maintail -f followers
         if self.file is not None:

@@ -48,6 +48,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+def encode(handler: logging.Handler, record: logging.LogRecord) -> Optional[bytes]:
+    """``record`` as one line of bytes in ``handler``'s format (UTF-8, what
+    cannot be encoded replaced); None, after ``handler.handleError``, when it
+    cannot be formatted: a bad record must not break logging."""
+    try:
+        return (handler.format(record) + "\n").encode("utf-8", "replace")
+    except Exception:  # noqa: BLE001 - a bad record must not break logging
+        handler.handleError(record)
+        return None
+
+
 class NonBlockingHandler(logging.Handler):
     """Writes formatted lines to a descriptor without ever blocking for long."""
 
@@ -80,10 +91,8 @@ class NonBlockingHandler(logging.Handler):
             return fd
 
     def emit(self, record: logging.LogRecord) -> None:
-        try:
-            line = (self.format(record) + "\n").encode("utf-8", "replace")
-        except Exception:  # noqa: BLE001 - a bad record must not break logging
-            self.handleError(record)
+        line = encode(self, record)
+        if line is None:
             return
         if self.pending and not self._write_pending():
             self._keep(line)

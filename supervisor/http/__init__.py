@@ -7,7 +7,8 @@ without it keeps its memory and start-up time. :mod:`.server` is the
 transport (h11, authentication, limits), :mod:`.streaming` the answers
 produced over time (chunks, Server-Sent Events), :mod:`.xmlrpc` decodes
 calls and encodes answers and faults, :mod:`.rpcinterface` maps
-supervisord's methods onto the command API, :mod:`.logtail` serves
+supervisord's methods onto the command API (with :mod:`.rpcinfo`,
+:mod:`.rpcprocesses`, :mod:`.rpclogs` and :mod:`.rpcsystem`), :mod:`.logtail` serves
 supervisord's ``tail -f`` URLs, :mod:`.api` the dashboard's JSON API and
 :mod:`.dashboard` its page, :mod:`.metrics` writes the Prometheus text and
 :mod:`.stats` counts what the metrics and the process info need.

@@ -6,6 +6,12 @@ superd's instance names (``web_1``) are accepted alone too. Faults carry
 supervisord's codes and texts (``BAD_NAME: web``); process and daemon
 states carry its numbers. Methods superd cannot honour answer what
 supervisord answers when it cannot either.
+
+This module dispatches the calls, resolves the names and holds superd's own
+methods (state, main log, shutdown, restart, reloadConfig); the others are
+its parts: process info (:mod:`.rpcinfo`), start, stop and signal
+(:mod:`.rpcprocesses`), logs and stdin (:mod:`.rpclogs`), ``system.*``
+(:mod:`.rpcsystem`).
 """
 
 from __future__ import annotations
@@ -14,38 +20,32 @@ import asyncio
 import inspect
 import logging
 import os
-import time
 from typing import Any, Callable, Optional
 
 from .. import __version__
-from ..config import ConfigError, parse_signal
+from ..config import ConfigError
 from ..core.errors import Refused
 from ..core.process import Process
-from ..core.states import DaemonState, ProcessState
-from ..daemon.available import configured
+from ..core.states import DaemonState
 from .response import Response
-from .rpcbase import integer as _integer, namespec as _namespec, rpc, string as _string  # noqa: F401
+from .rpcbase import integer as _integer, rpc, string as _string
+from .rpcinfo import InfoMethods
 from .rpclogs import LogMethods, read_range
+from .rpcprocesses import ProcessMethods
 from .rpcsystem import SystemMethods
-from .xmlrpc import (ABNORMAL_TERMINATION, ALREADY_ADDED, ALREADY_STARTED, BAD_NAME, BAD_SIGNAL,
-                     CANT_REREAD, FAILED, INCORRECT_PARAMETERS, NO_FILE, NOT_RUNNING, SHUTDOWN_STATE,
-                     SPAWN_ERROR, STILL_RUNNING, SUCCESS, UNKNOWN_METHOD, BadRequest,
-                     RPCError, dumps_fault, dumps_result, parse_call)
+from .xmlrpc import (ALREADY_ADDED, BAD_NAME, CANT_REREAD, FAILED, INCORRECT_PARAMETERS, NO_FILE,
+                     SHUTDOWN_STATE, STILL_RUNNING, UNKNOWN_METHOD, BadRequest, RPCError, dumps_fault,
+                     dumps_result, parse_call)
 
 log = logging.getLogger("superd")
 
 API_VERSION = "3.0"
 IDENTIFICATION = "supervisor"
-#: supervisord's numbers for process states (supervisor/states.py).
-PROCESS_CODES = {ProcessState.STOPPED: 0, ProcessState.STARTING: 10, ProcessState.RUNNING: 20,
-                 ProcessState.BACKOFF: 30, ProcessState.STOPPING: 40, ProcessState.EXITED: 100,
-                 ProcessState.FATAL: 200}
-RUNNING_STATES = (ProcessState.RUNNING, ProcessState.BACKOFF, ProcessState.STARTING)
 #: supervisord's states: FATAL 2, RUNNING 1, RESTARTING 0, SHUTDOWN -1.
 DAEMON_CODES = {"RUNNING": 1, "RESTARTING": 0, "SHUTDOWN": -1}
 
 
-class RpcInterface(LogMethods, SystemMethods):
+class RpcInterface(InfoMethods, ProcessMethods, LogMethods, SystemMethods):
     def __init__(self, supervisor, stats) -> None:
         self.sv = supervisor
         self.stats = stats
@@ -282,205 +282,3 @@ class RpcInterface(LogMethods, SystemMethods):
         if name in self._applied:
             return True
         raise RPCError(BAD_NAME, name)
-
-    # ------------------------------------------------------------------ process info
-
-    def _info(self, process: Process) -> dict:
-        state = process.state
-        code = PROCESS_CODES[state]
-        start, stop, now = self.stats.start_time(process), self.stats.stop_time(process), int(time.time())
-        spawnerr = process.reason if state in (ProcessState.BACKOFF, ProcessState.FATAL) else ""
-        exitstatus = process.exitstatus or 0
-        stdout, stderr = self._logfile(process, "stdout"), self._logfile(process, "stderr")
-        if state is ProcessState.RUNNING:
-            up = int(process.uptime() or 0)
-            description = f"pid {process.pid}, uptime {up // 3600}:{up % 3600 // 60:02d}:{up % 60:02d}"
-        elif state in (ProcessState.BACKOFF, ProcessState.FATAL):
-            description = spawnerr or f'unknown error (try "tail {process.name}")'
-        elif state in (ProcessState.STOPPED, ProcessState.EXITED):
-            description = time.strftime("%b %d %I:%M %p", time.localtime(stop)) if start and stop else "Not started"
-        else:
-            description = ""
-        return {"name": process.name, "group": process.group, "description": description,
-                "start": start, "stop": stop, "now": now, "state": code, "statename": state.name,
-                "spawnerr": spawnerr, "exitstatus": exitstatus, "logfile": stdout, "stdout_logfile": stdout,
-                "stderr_logfile": stderr, "pid": process.pid or 0}
-
-    def _logfile(self, process: Process, which: str) -> str:
-        if self.sv.single:
-            return ""
-        try:
-            stream = self.sv.outputs.stream(process.config, which, self.sv.config.daemon.logs_dir)
-        except Exception:
-            return ""
-        return stream.path or ""
-
-    @rpc("struct", "string")
-    async def supervisor_getProcessInfo(self, name) -> dict:
-        """Info about one process (group:name)."""
-        return self._info(self._process(name))
-
-    @rpc("array")
-    async def supervisor_getAllProcessInfo(self) -> list:
-        """Info about every process, by group and name."""
-        return [self._info(p) for p in sorted(self.sv.processes.values(), key=lambda p: (p.group, p.name))]
-
-    @rpc("array")
-    async def supervisor_getAllConfigInfo(self) -> list:
-        """The config of every process: those in use, then those the config file would add (inuse false)."""
-        infos = []
-        for instance, in_use in sorted(configured(self.sv).instances, key=lambda e: (e[0].group, e[0].name)):
-            program = instance.program
-            process = self.sv.processes[instance.name] if in_use else None  # not loaded: no log file yet
-            infos.append({
-                "name": instance.name, "group": instance.group, "inuse": in_use,
-                "autostart": program.autostart, "group_prio": program.priority, "process_prio": program.priority,
-                "command": " ".join(instance.command), "directory": instance.directory or "",
-                "exitcodes": list(program.exitcodes), "startsecs": int(program.startsecs),
-                "startretries": program.startretries, "stopsignal": _signame(program.stopsignal),
-                "stopwaitsecs": int(program.stopwaitsecs), "stopasgroup": program.stopasgroup,
-                "killasgroup": program.killasgroup, "autorestart": str(program.autorestart.value)
-                if hasattr(program.autorestart, "value") else str(program.autorestart),
-                "stdout_logfile": "" if process is None else self._logfile(process, "stdout"),
-                "stderr_logfile": "" if process is None else self._logfile(process, "stderr"),
-                "redirect_stderr": instance.stderr == "stdout",
-                "uid": os.getuid() if getattr(program, "user", None) is None else -1,
-            })
-        return infos
-
-    # ------------------------------------------------------------------ start, stop, signal
-
-    def _refuse_when_shutting_down(self) -> None:
-        if self.sv.state is DaemonState.SHUTTING_DOWN:
-            raise RPCError(SHUTDOWN_STATE)
-
-    async def _start_one(self, process: Process, wait: bool) -> bool:
-        self._refuse_when_shutting_down()
-        if process.state in RUNNING_STATES:
-            raise RPCError(ALREADY_STARTED, _namespec(process))
-        outcome = (await self.sv.commands.start([process], False, None))[0]
-        if not outcome["ok"]:
-            raise RPCError(FAILED, outcome["message"])
-        if process.spawn_exit_code is not None or process.reason.startswith("spawn error"):
-            raise RPCError(SPAWN_ERROR, _namespec(process))
-        if wait and process.state is not ProcessState.RUNNING:
-            await self.sv.wait_for(lambda: process.state is not ProcessState.STARTING)
-            if process.state is not ProcessState.RUNNING:
-                if process.spawn_exit_code is not None or process.reason.startswith("spawn error"):
-                    raise RPCError(SPAWN_ERROR, _namespec(process))
-                raise RPCError(ABNORMAL_TERMINATION, _namespec(process))
-        return True
-
-    async def _stop_one(self, process: Process, wait: bool) -> bool:
-        if process.state not in RUNNING_STATES:
-            raise RPCError(NOT_RUNNING, _namespec(process))
-        outcome = (await self.sv.commands.stop([process], wait, None))[0]
-        if not outcome["ok"]:
-            raise RPCError(FAILED, outcome["message"])
-        return True
-
-    def _signal_one(self, process: Process, sig) -> bool:
-        if process.state not in RUNNING_STATES or not process.signal(sig):
-            raise RPCError(NOT_RUNNING, _namespec(process))
-        return True
-
-    async def _each(self, processes: list[Process], action) -> list[dict]:
-        """Run ``action`` on every process at once; one status struct each, in order."""
-        async def one(process: Process) -> dict:
-            try:
-                await action(process)
-            except RPCError as exc:
-                return {"name": process.name, "group": process.group, "status": exc.code, "description": exc.text}
-            return {"name": process.name, "group": process.group, "status": SUCCESS, "description": "OK"}
-        return list(await asyncio.gather(*(one(p) for p in processes)))
-
-    @rpc("boolean", "string", "boolean")
-    async def supervisor_startProcess(self, name, wait=True):
-        """Start a process (name, group:name or group:*); with wait, until it is running."""
-        group, process = self._lookup(name)
-        if process is None:
-            return await self.supervisor_startProcessGroup(group, wait)
-        return await self._start_one(process, bool(wait))
-
-    @rpc("array", "string", "boolean")
-    async def supervisor_startProcessGroup(self, name, wait=True) -> list:
-        """Start every process of a group that is not running."""
-        members = self._group(name)
-        self._refuse_when_shutting_down()
-        return await self._each([p for p in members if p.state not in RUNNING_STATES],
-                                lambda p: self._start_one(p, bool(wait)))
-
-    @rpc("array", "boolean")
-    async def supervisor_startAllProcesses(self, wait=True) -> list:
-        """Start every process that is not running."""
-        self._refuse_when_shutting_down()
-        return await self._each([p for p in self._all() if p.state not in RUNNING_STATES],
-                                lambda p: self._start_one(p, bool(wait)))
-
-    @rpc("boolean", "string", "boolean")
-    async def supervisor_stopProcess(self, name, wait=True):
-        """Stop a process (name, group:name or group:*); with wait, until it is gone."""
-        group, process = self._lookup(name)
-        if process is None:
-            return await self.supervisor_stopProcessGroup(group, wait)
-        return await self._stop_one(process, bool(wait))
-
-    @rpc("array", "string", "boolean")
-    async def supervisor_stopProcessGroup(self, name, wait=True) -> list:
-        """Stop every running process of a group."""
-        if isinstance(name, str) and name in self._applied and name not in self._groups():
-            return []  # a reloadConfig removed it already
-        members = self._group(name)
-        return await self._each([p for p in members if p.state in RUNNING_STATES],
-                                lambda p: self._stop_one(p, bool(wait)))
-
-    @rpc("array", "boolean")
-    async def supervisor_stopAllProcesses(self, wait=True) -> list:
-        """Stop every running process."""
-        return await self._each([p for p in reversed(self._all()) if p.state in RUNNING_STATES],
-                                lambda p: self._stop_one(p, bool(wait)))
-
-    @staticmethod
-    def _signal(value: Any):
-        try:
-            if isinstance(value, str) and value.isdecimal():
-                value = int(value)
-            return parse_signal(value, allow_stop=True)
-        except (ValueError, TypeError):
-            raise RPCError(BAD_SIGNAL, value) from None
-
-    @rpc("boolean", "string", "string")
-    async def supervisor_signalProcess(self, name, signal="HUP"):
-        """Send a signal (name or number) to a process."""
-        group, process = self._lookup(name)
-        if process is None:
-            return await self.supervisor_signalProcessGroup(group, signal)
-        return self._signal_one(process, self._signal(signal))
-
-    @rpc("array", "string", "string")
-    async def supervisor_signalProcessGroup(self, name, signal="HUP") -> list:
-        """Send a signal to every running process of a group."""
-        members = self._group(name)
-        sig = self._signal(signal)
-
-        async def action(p: Process) -> bool:
-            return self._signal_one(p, sig)
-        return await self._each([p for p in members if p.state in RUNNING_STATES], action)
-
-    @rpc("array", "string")
-    async def supervisor_signalAllProcesses(self, signal="HUP") -> list:
-        """Send a signal to every running process."""
-        sig = self._signal(signal)
-
-        async def action(p: Process) -> bool:
-            return self._signal_one(p, sig)
-        return await self._each([p for p in self._all() if p.state in RUNNING_STATES], action)
-
-
-def _signame(sig: Any) -> str:
-    try:
-        import signal as signals
-
-        return signals.Signals(int(sig)).name.removeprefix("SIG")
-    except (ValueError, TypeError):
-        return str(sig)

@@ -191,3 +191,57 @@ def test_xmlrpc_follows_the_group(graceful_superd):
         rpc.getProcessInfo("worker:gunicorn")
     assert fault.value.faultString == "BAD_NAME: worker:gunicorn"
     assert d.call("state")["state"] == "running"
+
+
+def test_xmlrpc_config_info_reports_the_groups_priority(graceful_superd):
+    """getAllConfigInfo's group_prio is the group's priority, as supervisord's:
+    a [group.NAME]'s (supervisord's 999 when it sets none), the program's own
+    for a program in no group (its group is the program itself)."""
+    from tests.system.test_http import PASSWORD, USER, free_port
+
+    port = free_port()
+    programs = """
+[group.web]
+programs = ["gunicorn", "nginx"]
+priority = 100
+
+[group.batch]
+programs = ["cron"]
+
+[program.gunicorn]
+command = ["sleep", "300"]
+startsecs = 0
+priority = 5
+
+[program.nginx]
+command = ["sleep", "300"]
+startsecs = 0
+
+[program.cron]
+command = ["sleep", "300"]
+startsecs = 0
+priority = 7
+
+[program.worker]
+command = ["sleep", "300"]
+startsecs = 0
+priority = 300
+"""
+    d = graceful_superd(programs + f'\n[http]\nlisten = "127.0.0.1:{port}"\nusername = "{USER}"\n'
+                                   f'password = "{PASSWORD}"\n')
+    running(d, "gunicorn", "nginx", "cron", "worker")
+    # on disk only (not reloaded): a program of group web with its own priority
+    path = d.dir / "superd.toml"
+    path.write_text(path.read_text().replace('programs = ["gunicorn", "nginx"]',
+                                             'programs = ["gunicorn", "nginx", "late"]')
+                    + '\n[program.late]\ncommand = ["sleep", "300"]\npriority = 1\nautostart = false\n')
+    rpc = xmlrpc.client.ServerProxy(f"http://{USER}:{PASSWORD}@127.0.0.1:{port}/RPC2").supervisor
+    infos = {i["name"]: (i["group"], i["inuse"], i["group_prio"], i["process_prio"])
+             for i in rpc.getAllConfigInfo()}
+    assert infos == {
+        "gunicorn": ("web", True, 100, 5),      # its own priority is not its group's
+        "nginx": ("web", True, 100, 100),       # it takes its group's
+        "cron": ("batch", True, 999, 7),        # a group without one: supervisord's default
+        "worker": ("worker", True, 300, 300),   # in no group: the program is its group
+        "late": ("web", False, 100, 1),         # what a reload would add
+    }
