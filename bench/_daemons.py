@@ -3,7 +3,9 @@
 The bench never imports either ``supervisor`` package (both have that name):
 it talks to superd with newline-delimited JSON-RPC and to supervisord with
 XML-RPC over its unix socket, each with a few lines of client code here, and
-runs their control commands as subprocesses.
+runs their control commands as subprocesses. superd with ``[http]`` (kind
+``superd+http``) also answers the same XML-RPC over HTTP on a unix socket of
+its own.
 """
 
 from __future__ import annotations
@@ -95,7 +97,8 @@ class _UnixTransport(xmlrpc.client.Transport):
 
 
 def xmlrpc_call(path: str, method: str, *args, timeout: float = 30.0):
-    """One XML-RPC call to supervisord over its unix socket on a fresh connection."""
+    """One XML-RPC call over HTTP on a unix socket (supervisord's, or superd's ``[http]``
+    listener) on a fresh connection."""
     proxy = xmlrpc.client.ServerProxy("http://localhost/RPC2", transport=_UnixTransport(path, timeout))
     target = proxy
     for part in method.split("."):
@@ -156,6 +159,7 @@ class Daemon:
     def status_argv(self) -> list[str]: ...  # pragma: no cover
     def reload_argv(self) -> list[str]: ...  # pragma: no cover
     def daemon_side_all_running(self) -> Optional[float]: ...  # pragma: no cover
+    def http_rpc_socket(self) -> Optional[str]: ...  # pragma: no cover
 
     # -- common ------------------------------------------------------------------
     def launch(self, programs: list[Program]) -> "Daemon":
@@ -227,10 +231,14 @@ class Daemon:
 class Superd(Daemon):
     config_name = "superd.toml"
 
-    def __init__(self, workdir: Path, socket: str, launch: "SuperdLaunch") -> None:
-        super().__init__("superd", workdir)
+    def __init__(self, workdir: Path, socket: str, launch: "SuperdLaunch", http_socket: str = "") -> None:
+        """``http_socket``: when given, the config gets ``[http]`` listening on this unix
+        socket (superd imports its HTTP server, h11 included, only then); the kind is
+        then ``superd+http``."""
+        super().__init__("superd+http" if http_socket else "superd", workdir)
         self.launch_with = launch
         self.socket = socket
+        self.http_socket = http_socket
 
     def argv(self, config: Path) -> list[str]:
         return [*self.launch_with.daemon, "-c", str(config)]
@@ -247,6 +255,8 @@ class Superd(Daemon):
             f"logs_dir = {q(str(self.workdir / 'logs'))}",
             "",
         ]
+        if self.http_socket:
+            lines += ["[http]", f"listen = {q('unix://' + self.http_socket)}", ""]
         for p in programs:
             restart = {"true": "true", "false": "false", "unexpected": '"unexpected"'}[p.autorestart]
             lines += [
@@ -283,6 +293,10 @@ class Superd(Daemon):
 
     def reload_argv(self) -> list[str]:
         return [*self.launch_with.ctl, "-s", self.socket, "reload"]
+
+    def http_rpc_socket(self) -> Optional[str]:
+        """The unix socket of its XML-RPC over HTTP (``[http]``), None without one."""
+        return self.http_socket or None
 
     def daemon_side_all_running(self) -> Optional[float]:
         """Seconds from launch to the last RUNNING, by superd's own clock (``since``)."""
@@ -362,6 +376,11 @@ class Supervisord(Daemon):
 
     def start_program(self, name: str) -> None:
         xmlrpc_call(self.socket, "supervisor.startProcess", name, False)
+
+    def http_rpc_socket(self) -> Optional[str]:
+        """supervisord always serves XML-RPC over HTTP here: its ``[unix_http_server]``
+        (the control socket supervisorctl and the bench use)."""
+        return self.socket
 
     def status_argv(self) -> list[str]:
         return [str(self.venv / "bin" / "supervisorctl"), "-c", str(self.workdir / self.config_name), "status"]

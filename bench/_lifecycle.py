@@ -19,7 +19,7 @@ from typing import Optional
 import psutil
 
 import _procs
-from _daemons import Daemon, Program, clean_env
+from _daemons import Daemon, Program, clean_env, xmlrpc_call
 from _scenarios import Env
 
 LAUNCHER = Path(__file__).resolve().parent / "bare_launcher.py"
@@ -110,12 +110,15 @@ def file_creation_floor(env: Env, n: int) -> float:
 
 
 def lifecycle(env: Env, kind: str, progs: list[Program], limits: Limits, *, idle: float, status_calls: int,
-              reload: bool, stop: bool) -> dict:
-    """Start the programs, sit idle, run the status command, reload twice, SIGTERM the daemon.
+              reload: bool, stop: bool, xmlrpc_calls: int = 0) -> dict:
+    """Start the programs, sit idle, run the status command, call XML-RPC
+    ``supervisor.getAllProcessInfo`` over HTTP (``xmlrpc_calls`` > 0, for a daemon that
+    serves it), reload twice, SIGTERM the daemon.
 
     Returns ``start_s``, ``start_daemon_s``, ``fds``, ``idle_cpu_pct``, ``idle_cpu_pct_ticks``,
-    ``idle_wakeups_per_s``, ``rss_mb``, ``uss_mb``, ``status_s`` (list), ``reload_same_s``,
-    ``reload_changed_s``, and ``stop_s`` (a number, or a dict with ``capped_at`` when the cap was hit).
+    ``idle_wakeups_per_s``, ``rss_mb``, ``uss_mb``, ``status_s`` (list), ``xmlrpc_status_s`` (list),
+    ``reload_same_s``, ``reload_changed_s``, and ``stop_s`` (a number, or a dict with ``capped_at``
+    when the cap was hit).
     """
     n = sum(p.numprocs for p in progs)
     d = env.daemon(kind, f"{kind}-n{n}")
@@ -133,6 +136,9 @@ def lifecycle(env: Env, kind: str, progs: list[Program], limits: Limits, *, idle
 
         if status_calls > 0:
             out["status_s"] = _status_calls(d, n, status_calls, limits.status_budget)
+
+        if xmlrpc_calls > 0 and d.http_rpc_socket():
+            out["xmlrpc_status_s"] = _xmlrpc_status_calls(d, n, xmlrpc_calls, limits.status_budget)
 
         if reload:
             out.update(_reloads(env, d, progs, limits))
@@ -226,6 +232,24 @@ def _status_calls(d: Daemon, n: int, calls: int, budget: float) -> list[float]:
             if len(lines) < n:
                 raise RuntimeError(f"{d.kind}: status printed {len(lines)} lines for {n} programs "
                                    f"(exit {done.returncode}): {done.stderr.decode(errors='replace')[-500:]}")
+    return times
+
+
+def _xmlrpc_status_calls(d: Daemon, n: int, calls: int, budget: float) -> list[float]:
+    """Wall times of ``calls`` XML-RPC ``supervisor.getAllProcessInfo`` calls from the bench
+    itself over the daemon's HTTP unix socket, each on a fresh connection (request, the
+    daemon's work, the reply's transfer and xmlrpc.client's parsing; no interpreter start).
+    After 5 calls, stop once ``budget`` seconds are spent."""
+    path = d.http_rpc_socket()
+    times: list[float] = []
+    for i in range(calls):
+        if i >= 5 and sum(times) > budget:
+            break
+        started = time.perf_counter()
+        reply = xmlrpc_call(path, "supervisor.getAllProcessInfo", timeout=300)
+        times.append(time.perf_counter() - started)
+        if i == 0 and len(reply) != n:
+            raise RuntimeError(f"{d.kind}: getAllProcessInfo over HTTP listed {len(reply)} processes for {n}")
     return times
 
 

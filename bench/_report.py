@@ -3,7 +3,8 @@
 Results are ``results[metric][n_key][kind] = summary``: ``n_key`` is the number of
 programs ("1000"), with " pools" when they ran as numprocs pools ("1000 pools"),
 the number of writers for the many-writer capture, or "-"; ``kind`` is superd,
-supervisord, or a baseline (floor, raw-file, raw-pipe, raw-files).
+supervisord, superd+http (superd with ``[http]``, with ``--http``), or a baseline
+(floor, raw-file, raw-pipe, raw-files).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import statistics
 from typing import Callable, Optional
 
 KINDS = ("superd", "supervisord")
+HTTP_KIND = "superd+http"  # --http: superd with an [http] table; its rows are labelled "superd +http"
+KIND_LABELS = {HTTP_KIND: "superd +http"}
 STOPWAITSECS = 1.0  # of the lifecycle's programs: the stop's wait, not the daemon's work
 
 
@@ -82,6 +85,8 @@ ROWS: list[tuple[str, str, str, float, Optional[str], Target]] = [
     ("status_s", "status command wall time", "ms", 1000, None,
      lambda n: ("<= 1 s", lambda s, o, f, r: s <= 1.0) if n and n >= 10000 else
      ("<= 0.5x", lambda s, o, f, r: None if o is None else s <= 0.5 * o)),
+    ("xmlrpc_status_s", "XML-RPC getAllProcessInfo over HTTP, unix socket (superd: +http)", "ms", 1000, None,
+     lambda n: None),
     ("reload_same_s", "reload command, config unchanged", "ms", 1000, None, lambda n: None),
     ("reload_changed_s", "reload command, one program's command changed (its stop: 1 s)", "ms", 1000, None,
      lambda n: None),
@@ -137,19 +142,34 @@ def _markdown(rows: list[tuple]) -> list[str]:
     return lines
 
 
+# Metrics only superd+http and supervisord have: the superd column shows superd+http.
+HTTP_ONLY = {"xmlrpc_status_s"}
+HTTP_LABEL = "  same, superd +http ([http] on)"
+
+
+def _met(check, s: Optional[dict], o: Optional[dict], f: Optional[dict], res: dict) -> str:
+    sm, om, fm = (x.get("median") if x else None for x in (s, o, f))
+    verdict = check(sm, om, fm, res) if check is not None and sm is not None else None
+    return "-" if verdict is None else "yes" if verdict else "NO"
+
+
 def main_table(res: dict) -> list[str]:
     rows = [("scenario", "N", "floor", "superd", "supervisord", "superd/floor", "superd/supervisord",
              "target (superd)", "met")]
     for metric, label, unit, scale, floor_kind, target in ROWS:
         for key, per in sorted(res.get(metric, {}).items(), key=lambda kv: _key_order(kv[0])):
-            s, o = per.get("superd"), per.get("supervisord")
+            s, o = per.get(HTTP_KIND if metric in HTTP_ONLY else "superd"), per.get("supervisord")
             f = per.get(floor_kind) if floor_kind else None
-            sm, om, fm = (x.get("median") if x else None for x in (s, o, f))
             text, check = target(n_of(key)) or ("", None)
-            verdict = check(sm, om, fm, res) if check is not None and sm is not None else None
-            met = "-" if verdict is None else "yes" if verdict else "NO"
             rows.append((label, key, _fmt(f, unit, scale) if floor_kind else "", _fmt(s, unit, scale),
-                         _fmt(o, unit, scale), _ratio(s, f) if floor_kind else "", _ratio(s, o), text, met))
+                         _fmt(o, unit, scale), _ratio(s, f) if floor_kind else "", _ratio(s, o), text,
+                         _met(check, s, o, f, res)))
+            h = per.get(HTTP_KIND)
+            if h and metric not in HTTP_ONLY:
+                # superd with [http], under the row it repeats: its value in the superd column,
+                # its ratio to supervisord (on the row above), superd's target applied to it.
+                rows.append((HTTP_LABEL, key, "", _fmt(h, unit, scale), "", "", _ratio(h, o), text,
+                             _met(check, h, o, f, res)))
         if metric == "log_capture_s" and "raw-pipe" in res.get(metric, {}).get("-", {}):
             rows.append(("  baseline: program | cat > file", "-", _fmt(res[metric]["-"]["raw-pipe"], unit, scale),
                          "", "", "", "", "", ""))
@@ -161,6 +181,7 @@ PER_PROGRAM = [
     ("start_s", "start", 0.0),
     ("stop_s", "stop, beyond the 1 s stopwaitsecs", STOPWAITSECS),
     ("status_s", "status command", 0.0),
+    ("xmlrpc_status_s", "XML-RPC getAllProcessInfo over HTTP", 0.0),
     ("reload_same_s", "reload, config unchanged", 0.0),
 ]
 
@@ -175,7 +196,7 @@ def per_program_table(res: dict, output_by_n: dict) -> list[str]:
              *growth_head)]
     for layout in ("", " pools"):
         for metric, label, subtract in PER_PROGRAM:
-            for kind in ("floor", *KINDS):
+            for kind in ("floor", "superd", HTTP_KIND, "supervisord"):
                 costs = []
                 for n in ns:
                     m = _median(res, metric, f"{n}{layout}", kind)
@@ -185,7 +206,7 @@ def per_program_table(res: dict, output_by_n: dict) -> list[str]:
                 cells = ["-" if c is None else f"{c:.0f} µs" for c in costs]
                 if growth_head:
                     cells.append(f"{costs[-1] / costs[-2]:.2f}x" if costs[-1] is not None and costs[-2] else "-")
-                rows.append((label + (", pools" if layout else ""), kind, *cells))
+                rows.append((label + (", pools" if layout else ""), KIND_LABELS.get(kind, kind), *cells))
     return _markdown(rows) if len(rows) > 1 else []
 
 
@@ -209,6 +230,7 @@ def notes(report: dict) -> list[str]:
     if meta.get("pool_size"):
         out.append(f"- \"N pools\" rows: N / {meta['pool_size']} programs with numprocs = {meta['pool_size']}; "
                    f"other rows: N separate programs.")
+    out += http_notes(res)
     for n, floor in sorted(meta.get("floors", {}).items(), key=lambda kv: int(kv[0])):
         out.append(f"- floor, N={n}: creating the {2 * int(n)} log files of \"auto\" output took "
                    f"{floor['create_2n_files_s']:.3f} s on this machine (the bare launcher creates none).")
@@ -221,6 +243,40 @@ def notes(report: dict) -> list[str]:
                    f"(median {statistics.median(loads):.2f}) on {meta['machine']['nproc']} CPUs.")
     m = meta["machine"]
     out.append(f"- load average at start {_load(m.get('loadavg_at_start'))}, at end {_load(m.get('loadavg_at_end'))}.")
+    return out
+
+
+# What --http adds, as "superd +http minus superd": metric, label, unit, scale.
+HTTP_DELTAS = [("rss_mb", "RSS", "MB", 1), ("uss_mb", "USS", "MB", 1), ("idle_cpu_pct", "idle CPU", "%", 1),
+               ("status_s", "status command", "ms", 1000), ("start_s", "start", "ms", 1000)]
+
+
+def http_notes(res: dict) -> list[str]:
+    """What superd +http is, what supervisord serves, and what [http] costs superd at each N."""
+    keys = sorted({key for metric, _, _, _ in HTTP_DELTAS for key, per in res.get(metric, {}).items()
+                   if HTTP_KIND in per and "superd" in per}, key=_key_order)
+    if not keys and "xmlrpc_status_s" not in res \
+            and not any(HTTP_KIND in per for by_key in res.values() for per in by_key.values()):
+        return []
+    out = ['- "superd +http" rows (--http): superd with `[http] listen = "unix://..."` (its XML-RPC/HTTP '
+           'listener, which imports h11, on a unix socket in the scratch directory; no credentials), run '
+           'for start, idle and status only; the XML-RPC row times `supervisor.getAllProcessInfo` from the '
+           "bench's own process (xmlrpc.client, a fresh connection per call) over that socket, and over "
+           "supervisord's `[unix_http_server]` socket: supervisord serves XML-RPC over HTTP in every run "
+           "(supervisorctl uses it too; no `[inet_http_server]`)."]
+    for key in keys:
+        parts = []
+        for metric, label, unit, scale in HTTP_DELTAS:
+            per = res.get(metric, {}).get(key, {})
+            a, b = (per.get(k, {}).get("median") for k in ("superd", HTTP_KIND))
+            if a is None or b is None:
+                continue
+            digits = 3 if unit == "%" else 1
+            rel = f", {100 * (b - a) / a:+.0f} %" if a and unit != "%" else ""
+            parts.append(f"{label} {b * scale - a * scale:+.{digits}f} {unit} "
+                         f"({a * scale:.{digits}f} -> {b * scale:.{digits}f}{rel})")
+        if parts:
+            out.append(f"- [http] costs superd at N={key} (medians, superd -> superd +http): " + "; ".join(parts) + ".")
     return out
 
 

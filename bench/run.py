@@ -5,6 +5,7 @@
     python3 bench/run.py --quick          # tiny N, one repetition (~1 min)
     python3 bench/run.py --only superd --n 10000 --pools --reps 1 --scenarios start,idle,status,reload,stop
     python3 bench/run.py --only superd --n 3 --quick --json out.json
+    python3 bench/run.py --n 100 --scenarios idle,status --http   # also superd with [http] on
 
 superd runs from this checkout with the project's interpreter (this one when it
 can import the checkout, else .venv/bin/python). supervisord 4.3.0 is installed
@@ -53,7 +54,7 @@ import _procs  # noqa: E402
 import _scenarios  # noqa: E402
 import _setup  # noqa: E402
 from _daemons import Superd, Supervisord  # noqa: E402
-from _report import KINDS, summarize, table  # noqa: E402
+from _report import HTTP_KIND, KINDS, summarize, table  # noqa: E402
 
 SCENARIOS = ("start", "stop", "restart", "idle", "status", "reload", "log")
 LIFECYCLE = {"start", "idle", "status", "reload", "stop"}
@@ -61,8 +62,9 @@ LIFECYCLE = {"start", "idle", "status", "reload", "stop"}
 # Descriptors each kind may hold per program, by output mode: the floor a pipe per
 # stream; superd that and, with "auto", up to two log files; supervisord three pipes
 # (stdin, stdout, stderr) even when its logs are NONE, and its two log files with AUTO.
+# superd+http (--http) is superd with an [http] table: the same per program.
 FDS_PER_PROGRAM = {"floor": {"auto": 2, "null": 0}, "superd": {"auto": 4, "null": 0},
-                   "supervisord": {"auto": 5, "null": 3}}
+                   "superd+http": {"auto": 4, "null": 0}, "supervisord": {"auto": 5, "null": 3}}
 FDS_OWN = 256  # a daemon's own: its log, socket, clients, libraries
 
 
@@ -88,6 +90,10 @@ class Run:
     def __init__(self, args) -> None:
         self.args = args
         self.kinds = KINDS if args.only == "both" else (args.only,)
+        # --http: the lifecycle runs also superd with [http] (its XML-RPC/HTTP listener on a
+        # unix socket), right after plain superd; restart and log capture do not.
+        self.lifecycle_kinds = tuple(k for kind in self.kinds
+                                     for k in ((kind, HTTP_KIND) if kind == "superd" and args.http else (kind,)))
         self.scenarios = set(args.scenarios.split(","))
         self.results: dict = {}
         self.fd_limit = _setup.raise_fd_limit()
@@ -104,6 +110,7 @@ class Run:
         # Unix socket paths are limited to 107 bytes: keep them short even under a long $TMPDIR.
         self.sockdir = self.root if len(str(self.root)) <= 60 else Path(tempfile.mkdtemp(prefix="sdb-", dir="/tmp"))
         make = {"superd": lambda w, sock: Superd(w, sock, self.launch),
+                HTTP_KIND: lambda w, sock: Superd(w, sock, self.launch, http_socket=_http_socket(sock)),
                 "supervisord": lambda w, sock: Supervisord(w, sock, self.venv)}
         # The bare launcher runs on superd's interpreter, started the same way (with -S or not).
         launcher_python = [python, "-S"] if "-S" in self.launch.daemon else [python]
@@ -125,6 +132,8 @@ class Run:
                 "launcher_cmd": [*launcher_python, str(_lifecycle.LAUNCHER)],
                 "supervisord_venv": str(self.venv) if self.venv else None,
                 "restart_program": self.env.restart_impl,
+                "http": args.http,
+                "lifecycle_kinds": list(self.lifecycle_kinds),
             },
         }
 
@@ -147,10 +156,10 @@ class Run:
         a, sc = self.args, self.scenarios
         limit = self.fd_limit[0]
         for n in a.n:
-            output = output_for(n, ("floor", *self.kinds), a.output, limit)
+            output = output_for(n, ("floor", *self.lifecycle_kinds), a.output, limit)
             self.meta.setdefault("output_by_n", {})[str(n)] = output
             kinds = []
-            for kind in self.kinds:
+            for kind in self.lifecycle_kinds:
                 if fits(kind, n, output, limit):
                     kinds.append(kind)
                 else:
@@ -183,13 +192,20 @@ class Run:
             self.add("start_s", key, "floor", started)
             log(f"{tag} all spawned after {started:.3f} s")
             return
-        do_stop = "stop" in sc and (kind == "superd" or rep < a.slow_reps)
-        steps = [step for step in ("start", "idle", "status", "reload") if step == "start" or step in sc]
+        http_kind = kind == HTTP_KIND
+        # superd+http runs for its memory, idle CPU and status paths: no reload, no stop.
+        do_stop = "stop" in sc and not http_kind and (kind == "superd" or rep < a.slow_reps)
+        do_reload = "reload" in sc and not http_kind
+        # XML-RPC getAllProcessInfo over HTTP: superd+http's [http] listener, supervisord's
+        # [unix_http_server]; plain superd has no HTTP listener.
+        xmlrpc_calls = a.status_calls if a.http and "status" in sc and kind != "superd" else 0
+        steps = [step for step, on in (("start", True), ("idle", "idle" in sc), ("status", "status" in sc),
+                                       ("xmlrpc-status", xmlrpc_calls > 0), ("reload", do_reload)) if on]
         log(f"{tag} {'/'.join(steps + ['stop'] * do_stop)} ...")
         out = _lifecycle.lifecycle(self.env, kind, progs, limits,
                                    idle=a.idle if "idle" in sc else 0,
                                    status_calls=a.status_calls if "status" in sc else 0,
-                                   reload="reload" in sc, stop=do_stop)
+                                   reload=do_reload, stop=do_stop, xmlrpc_calls=xmlrpc_calls)
         for metric, value in out.items():
             self.add(metric, key, kind, value)
         log(f"{tag} " + _described(out))
@@ -266,6 +282,13 @@ class Run:
         return {"meta": self.meta, "results": summary}
 
 
+def _http_socket(control_socket: str) -> str:
+    """superd+http's [http] unix socket, next to its control socket (".../004.sock" ->
+    ".../004-http.sock"): a path in the bench's own scratch space, so no port can collide."""
+    return control_socket[:-len(".sock")] + "-http.sock" if control_socket.endswith(".sock") \
+        else control_socket + "-http"
+
+
 def _short(value) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
@@ -294,6 +317,11 @@ def parse_args(argv):
     p.add_argument("--pool-size", type=int, default=100, help="numprocs of each pool (default 100; at most N)")
     p.add_argument("--reps", type=int, help="repetitions (default 3; --quick: 1)")
     p.add_argument("--only", choices=("both", *KINDS), default="both", help="run one supervisor only")
+    p.add_argument("--http", action="store_true",
+                   help="lifecycle runs also run superd with an [http] table (XML-RPC over HTTP on a unix socket "
+                        "in the scratch directory), reported as 'superd +http' rows (start, idle, status; no "
+                        "reload or stop), and time XML-RPC supervisor.getAllProcessInfo over HTTP against it "
+                        "and against supervisord's [unix_http_server]")
     p.add_argument("--json", help="write the results here (default bench/results/latest.json)")
     p.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"comma-separated subset of {','.join(SCENARIOS)}")
     p.add_argument("--idle", type=float, help="seconds of idle CPU measurement (default 10; --quick: 1)")

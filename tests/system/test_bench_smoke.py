@@ -1,8 +1,9 @@
 """The benchmark keeps working: a tiny run of bench/run.py against superd only.
 
 Benchmarks are not tests; this only checks that every scenario runs (the bare
-launcher's floor, numprocs pools, reloads, the many-writer capture included),
-yields numbers, and leaves no process behind. It needs no network (no
+launcher's floor, numprocs pools, reloads, the many-writer capture, and
+``--http``'s superd with ``[http]`` included), yields numbers, and leaves no
+process behind. It needs no network (no
 supervisord).
 """
 
@@ -41,6 +42,10 @@ EXPECTED = {
     "log_multi_cpu_ms_per_mb": ("3", ("superd",)),
 }
 POOLED = ("start_s", "fds", "stop_s", "status_s", "reload_same_s", "reload_changed_s")
+# --http: superd with [http] runs start, idle and status (and the XML-RPC status over HTTP), no reload or stop.
+HTTP_KIND = "superd+http"
+HTTP_EXPECTED = ("start_s", "fds", "idle_cpu_pct", "rss_mb", "uss_mb", "status_s", "xmlrpc_status_s")
+HTTP_ABSENT = ("stop_s", "reload_same_s", "reload_changed_s", "restart_s", "log_capture_s")
 
 
 @pytest.mark.timeout(120)
@@ -52,15 +57,20 @@ def test_bench_quick_run_superd_only(tmp_path):
     done = subprocess.run(
         [sys.executable, str(REPO / "bench" / "run.py"), "--quick", "--only", "superd", "--n", "4",
          "--pools", "--pool-size", "2", "--idle", "0.3", "--status-calls", "2", "--restarts", "1",
-         "--log-mb", "1", "--log-writers", "3", "--json", str(out)],
+         "--log-mb", "1", "--log-writers", "3", "--http", "--json", str(out)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=110,
     )
     assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr[-4000:]}"
     assert "start N programs" in done.stdout  # the table was printed
     assert "Cost per program" in done.stdout
+    assert "same, superd +http ([http] on)" in done.stdout
+    assert "XML-RPC getAllProcessInfo over HTTP" in done.stdout
+    assert "[http] costs superd at N=4" in done.stdout
 
     report = json.loads(out.read_text())
     assert report["meta"]["settings"]["kinds"] == ["superd"]
+    assert report["meta"]["settings"]["http"] is True
+    assert report["meta"]["settings"]["lifecycle_kinds"] == ["superd", HTTP_KIND]
     assert report["meta"]["output_by_n"] == {"4": "auto"}
     results = report["results"]
     for metric, (key, kinds) in EXPECTED.items():
@@ -70,6 +80,15 @@ def test_bench_quick_run_superd_only(tmp_path):
             assert summary["median"] >= 0, (metric, kind, summary)
     for metric in POOLED:
         assert results[metric]["4 pools"]["superd"]["median"] >= 0, metric
+    for key in ("4", "4 pools"):
+        for metric in HTTP_EXPECTED:
+            summary = results[metric][key][HTTP_KIND]
+            assert isinstance(summary.get("median"), (int, float)) and summary["median"] >= 0, (metric, key, summary)
+        for metric in HTTP_ABSENT:
+            assert HTTP_KIND not in results.get(metric, {}).get(key, {}), (metric, key)
+        # plain superd has no HTTP listener: the XML-RPC row is superd+http's (and supervisord's) only
+        assert "superd" not in results["xmlrpc_status_s"][key]
+    assert results["xmlrpc_status_s"]["4"][HTTP_KIND]["n"] == 2
     assert results["start_s"]["4 pools"]["floor"]["median"] > 0
     # superd holds a pipe per stream of each program at least.
     assert results["fds"]["4"]["superd"]["median"] >= 8
