@@ -59,7 +59,9 @@ class Events:
 
     def __init__(self, wall: Callable[[], float] = time.time) -> None:
         self.wall = wall
-        self.ring: deque[tuple[dict, bytes]] = deque(maxlen=RING_SIZE)
+        # Recent events, each encoded when first wanted (a follower, a late reader):
+        # [event, its JSON or None].
+        self.ring: deque[list] = deque(maxlen=RING_SIZE)
         self.serial = 0
         self.subscribers: list[Callable[[dict], None]] = []
         self.followers: set[EventFollower] = set()
@@ -74,10 +76,12 @@ class Events:
         event = {"serial": self.serial, "time": round(self.wall(), 3), "type": kind, "name": None, "group": None,
                  "from_state": None, "to_state": None, "pid": None, "exitstatus": None, "reason": None}
         event.update(fields)
-        data = _encode(event)
-        self.ring.append((event, data))
-        for follower in list(self.followers):
-            follower.offer(event, data)
+        entry = [event, None]
+        self.ring.append(entry)
+        if self.followers:
+            data = entry[1] = _encode(event)
+            for follower in list(self.followers):
+                follower.offer(event, data)
         for subscriber in list(self.subscribers):
             try:
                 subscriber(event)
@@ -135,6 +139,17 @@ class Events:
 
     def recent(self, match: Callable[[dict], bool], since: Optional[float] = None) -> list[dict]:
         return [e for e, _ in self.ring if match(e) and (since is None or e["time"] > since)]
+
+    def recent_encoded(self, match: Callable[[dict], bool], after: Optional[int] = None) -> list[bytes]:
+        """The JSON of the recent events ``match`` accepts, past serial ``after``."""
+        found = []
+        for entry in self.ring:
+            event = entry[0]
+            if match(event) and (after is None or event["serial"] > after):
+                if entry[1] is None:
+                    entry[1] = _encode(event)
+                found.append(entry[1])
+        return found
 
     def can_follow(self) -> bool:
         return len(self._tasks) < MAX_FOLLOWERS

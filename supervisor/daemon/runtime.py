@@ -110,6 +110,7 @@ class ProcessRuntime:
                 apply(run.cgroup, program)
             except OSError as exc:
                 raise SpawnError(f"cannot set its cgroup limits: {exc.strerror or exc}", 1) from None
+            tracker.limited(run)
         env[tracking.RUN_ID] = run.token
         capture = self._capture(instance)
         # An event listener (events = [...]) talks to superd on its stdin and stdout (daemon/listeners.py).
@@ -332,6 +333,7 @@ class ProcessRuntime:
         identity = self._identity(instance)
         env = spawn.build_environment(instance, self.sv.environ, identity, self.sv.socket_path())
         env.update(extra or {})
+        self._tracker().settle()  # born in superd's own cgroup, not in the last spawned run's
         popen = spawn.spawn(instance, env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, identity=identity, command=command)
         from .helpers import Helper
@@ -355,6 +357,9 @@ class ProcessRuntime:
             return
         process, popen, capture = child
         spawn.forget(popen, status)
+        run = self.runs.get(process.name)
+        if run is not None and run.pid == pid:
+            run.reaped = True
         self.sv.stdin.close(process.name)  # whatever it left behind reads EOF
         if capture is output.PASSTHROUGH:
             process.exited(status)

@@ -10,6 +10,7 @@ object.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -180,17 +181,21 @@ class Supervisor:
         spawned)."""
         order = [p for p in sorted(self.processes.values(), key=lambda p: (p.config.program.priority, p.name))
                  if p.config.program.autostart]
-        for index, process in enumerate(order):
-            if self.state is DaemonState.SHUTTING_DOWN:
-                log.info("start-up interrupted: %d of %d not started", len(order) - index, len(order))
-                return
-            if index and index % START_SLICE == 0:
-                self.starting = f"starting: {index} of {len(order)} started"
+        tracker = self.runtime.tracker
+        for first in range(0, len(order), START_SLICE):
+            if first:
+                self.starting = f"starting: {first} of {len(order)} started"
                 self.notifier.send(STATUS=self.starting)
                 await asyncio.sleep(0)
-                if self.state is DaemonState.SHUTTING_DOWN:
-                    continue
-            process.start()
+            # One slice spawns with nothing in between: superd hops from one
+            # program's cgroup to the next and goes home once (tracking.batch).
+            with tracker.batch() if tracker is not None else contextlib.nullcontext():
+                for index in range(first, min(first + START_SLICE, len(order))):
+                    if self.state is DaemonState.SHUTTING_DOWN:
+                        log.info("start-up interrupted: %d of %d not started", len(order) - index, len(order))
+                        self.starting = ""
+                        return
+                    order[index].start()
         self.starting = ""
 
     def background(self, coroutine) -> asyncio.Task:

@@ -45,8 +45,13 @@ class Run:
     pid: Optional[int] = None
     pgid: Optional[int] = None
     start: Optional[int] = None   # the leader's start time, in clock ticks since boot
+    reaped: bool = False          # the leader's exit status is collected: its pid means nothing now
 
     def record(self) -> dict:
+        if self.start is None and self.pid is not None and not self.reaped:
+            # Read for the state file, not at the spawn: /proc/PID/stat of a
+            # child that is still exec'ing is slow to read.
+            self.start = start_time(self.pid, zombie=True)
         return {"name": self.name, "pid": self.pid, "start": self.start, "pgid": self.pgid,
                 "cgroup": self.cgroup, "token": self.token}
 
@@ -73,9 +78,19 @@ class Tracker:
         """Around the fork of the run's leader."""
         yield
 
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Around a run of spawns with nothing else in between (a start-up slice)."""
+        yield
+
+    def settle(self) -> None:
+        """Before superd forks anything that is not a run's leader (a probe, a hook)."""
+
+    def limited(self, run: Run) -> None:
+        """The run's cgroup has limits (memory_max, cpu_max, pids_max)."""
+
     def started(self, run: Run, pid: int) -> None:
-        run.pid = run.pgid = pid
-        run.start = start_time(pid, zombie=True)  # it may have ended already
+        run.pid = run.pgid = pid  # its start time: when the state file first records it
 
     def alive(self, run: Run) -> bool:
         raise NotImplementedError
@@ -190,6 +205,9 @@ class CgroupTracker(Tracker):
         self.description = f"cgroup v2 at {self.root}"
         self._names: dict[str, str] = {}      # cgroup -> instance
         self._paths: dict[str, str] = {}      # instance -> cgroup
+        self._away: Optional[str] = None      # the run's cgroup superd is in, between spawns
+        self._batching = False
+        self._limited: set[str] = set()       # cgroups with limits: superd leaves them at once
         self.loop = loop
         self.watcher: Optional[cgroups.Watcher] = None
         if loop is not None:
@@ -257,21 +275,51 @@ class CgroupTracker(Tracker):
         """superd steps into the run's cgroup for the fork: the child is born
         there, before it runs a single instruction of its own, and Popen keeps
         its fast vfork path (a preexec step in the child would cost a full
-        fork: about 20 times as much). Raises OSError when superd cannot."""
+        fork: about 20 times as much). Raises OSError when superd cannot.
+
+        Within a :meth:`batch` superd goes from one run's cgroup straight to
+        the next and home once at the batch's end: one move per spawn instead
+        of two. Not into or out of a cgroup with limits, where superd's own
+        memory and pids must never be counted for long."""
         assert run.cgroup is not None
-        cgroups.enter(run.cgroup)
+        if self._away != run.cgroup:
+            cgroups.enter(run.cgroup)
+            self._away = run.cgroup
         try:
             yield
         finally:
-            try:
-                cgroups.enter(self.home)
-            except OSError as exc:  # pragma: no cover - the kernel refused to move superd back
-                log.error("cannot move superd back to its cgroup %s: %s", self.home, exc.strerror or exc)
+            if not self._batching or run.cgroup in self._limited:
+                self.settle()
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        self._batching = True
+        try:
+            yield
+        finally:
+            self._batching = False
+            self.settle()
+
+    def settle(self) -> None:
+        """superd goes back to its own cgroup if a spawn left it elsewhere."""
+        if self._away is None:
+            return
+        try:
+            cgroups.enter(self.home)
+            self._away = None
+        except OSError as exc:  # pragma: no cover - the kernel refused to move superd back
+            log.error("cannot move superd back to its cgroup %s: %s", self.home, exc.strerror or exc)
+
+    def limited(self, run: Run) -> None:
+        if run.cgroup is not None:
+            self._limited.add(run.cgroup)
 
     def alive(self, run: Run) -> bool:
+        self.settle()
         return run.cgroup is not None and cgroups.populated(run.cgroup)
 
     def signal_rest(self, run: Run, sig: int, group_done: bool) -> None:
+        self.settle()
         if run.cgroup is None:
             return
         for pid in cgroups.all_procs(run.cgroup):
@@ -280,19 +328,23 @@ class CgroupTracker(Tracker):
             send(pid, sig)
 
     def kill(self, run: Run) -> None:
+        self.settle()  # never kill superd with the run
         if run.cgroup is not None:
             cgroups.kill(run.cgroup)
 
     def member(self, run: Run, pid: int) -> Optional[bool]:
         """In the run's cgroup (which nothing of the run can leave), or carrying its token."""
+        self.settle()
         if run.cgroup is not None and pid in cgroups.all_procs(run.cgroup):
             return True
         return super().member(run, pid)
 
     def kill_everything(self) -> None:
+        self.settle()
         cgroups.kill(self.root)
 
     def usage(self, name: str) -> dict:
+        self.settle()
         path = self._paths.get(name)
         if path is None:
             return super().usage(name)
@@ -301,6 +353,7 @@ class CgroupTracker(Tracker):
         return {"cgroup": path, "pids": len(pids), "memory": memory, "memory_source": source}
 
     def forget(self, name: str) -> None:
+        self.settle()
         path = self._paths.pop(name, None)
         if path is None:
             return
@@ -311,10 +364,12 @@ class CgroupTracker(Tracker):
             log.warning("cannot remove the cgroup %s: it is not empty", path)
 
     def empty(self) -> bool:
+        self.settle()
         return not cgroups.populated(self.root)
 
     def close(self) -> None:
         """Remove every cgroup superd made (what is still in one is killed first)."""
+        self.settle()
         if self.watcher is not None:
             if self.loop is not None:
                 try:

@@ -160,7 +160,7 @@ class Api:
             return error(404, f"no such process: {exc.args[0]}")
         except ValueError:
             return error(400, "after must be an event's serial number")
-        recent = [data for event, data in events.ring if match(event) and (after is None or event["serial"] > after)]
+        recent = events.recent_encoded(match, after)
         first = b"".join(sse_data(data) for data in (recent if after is not None else recent[-RECENT_EVENTS:]))
         timeout = self.sv.config.daemon.client_timeout
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import wait_until
+
 # Collected here a second time, where the mode fixture below applies.
 from tests.system.test_crash_recovery import test_after_a_sigkill_the_next_superd_runs_exactly_one_of_each
 from tests.system.test_process_tracking import (
@@ -32,3 +34,31 @@ def mode() -> str:
     """Instead of tests/system/conftest.py's "fallback" (the cgroup marker has
     made sure there is a usable cgroup v2)."""
     return "cgroup"
+
+
+def _cgroup_of(pid) -> str:
+    with open(f"/proc/{pid}/cgroup") as f:
+        return next(line for line in f if line.startswith("0::")).strip()[3:]
+
+
+def test_start_up_hops_between_cgroups_but_helpers_are_born_at_home(superd_factory, tmp_path):
+    """Start-up slices go from one program's cgroup straight to the next; a
+    hook or a probe forked meanwhile must still be born in superd's own
+    cgroup, and superd must end up there."""
+    hook, probe = tmp_path / "hook.cgroup", tmp_path / "probe.cgroup"
+    config = []
+    for i in range(120):  # three start-up slices
+        config.append(f'[program.p{i:03d}]\ncommand = "sleep 1000"\nstartsecs = 0\n')
+        if i == 60:
+            config.append(f'before_start = "sh -c \\"grep ^0:: /proc/self/cgroup > {hook}\\""\n')
+        if i == 30:
+            config.append(f'ready = {{ exec = "sh -c \\"grep ^0:: /proc/self/cgroup > {probe}\\"", interval = 0.1 }}\n')
+    d = superd_factory("".join(config), daemon='cgroups = "auto"\n')
+    wait_until(lambda: all(p["state"] == "running" for p in d.status().values()), 30)
+    home = _cgroup_of(d.pid)
+    assert f"/superd-{d.pid}" not in home
+    for name, info in d.status().items():
+        assert _cgroup_of(info["pid"]) == f"{home.rstrip('/')}/superd-{d.pid}/{name}", name
+    wait_until(lambda: hook.exists() and probe.exists(), 10)
+    assert hook.read_text().strip()[3:] == home
+    assert probe.read_text().strip()[3:] == home
