@@ -1,9 +1,12 @@
 """superctl: the command line for a running superd.
 
-The click group and its commands. Startup time matters (scripts call
-superctl in loops), so its path imports only click, the client, the protocol
-constants and the small cli modules next to it; the config package (to find
-the socket) and the interactive shell are imported where they are needed.
+The click group and its commands; those about the config file (reload,
+update, avail) are in :mod:`.reloading` and ``maintail`` in
+:mod:`.maintail`, registered here in the order help lists them. Startup time
+matters (scripts call superctl in loops), so its path imports only click, the
+client, the protocol constants and the small cli modules next to it; the
+config package (to find the socket), shell completion and the interactive
+shell are imported where they are needed.
 """
 
 from __future__ import annotations
@@ -14,11 +17,11 @@ import click
 
 from .. import __version__
 from ..control import protocol
-from ..control.errors import InvalidConfig, SuperdError
+from ..control.errors import SuperdError
 from .app import WAITING_TIMEOUT, App, reply_timeout, resolve_socket, waiting_timeout  # noqa: F401
-from .completion import complete_names, complete_signal
 from .maintail import maintail
-from .render import avail_lines, echo_lines, error, print_results, report, status_lines
+from .reloading import avail, reload, update
+from .render import echo_lines, error, print_results, report, status_lines
 
 
 # --------------------------------------------------------------------------
@@ -71,6 +74,21 @@ def cli(ctx: click.Context, socket_path: str | None, config_file: str | None) ->
 
 def _app(ctx: click.Context) -> App:
     return ctx.find_object(App)
+
+
+# Completion (:mod:`.completion`) is imported only when a shell asks for it.
+
+
+def complete_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from . import completion
+
+    return completion.complete_names(ctx, param, incomplete)
+
+
+def complete_signal(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from . import completion
+
+    return completion.complete_signal(ctx, param, incomplete)
 
 
 names_argument = click.argument("names", nargs=-1, required=True, metavar="NAME...|all",
@@ -235,72 +253,9 @@ def events(ctx, follow: bool, as_json: bool, names: tuple[str, ...]) -> None:
         it.close()
 
 
-@cli.command()
-@click.pass_context
-def reload(ctx) -> None:
-    """Re-read the config and apply the difference."""
-    with _app(ctx).client(timeout=WAITING_TIMEOUT) as client:
-        try:
-            result = client.reload()
-        except InvalidConfig as exc:
-            _config_refused(ctx, exc)
-    printed = False
-    for key in ("added", "changed", "removed", "regrouped"):
-        for name in result.get(key) or ():
-            click.echo(f"{name}: {key}")
-            printed = True
-    if not printed:
-        click.echo("no changes")
-
-
-def _config_refused(ctx: click.Context, exc: InvalidConfig) -> None:
-    """The config file is invalid: its problems on stderr, exit 1."""
-    error(f"config not reloaded: {exc}")
-    if isinstance(exc.data, list):
-        for problem in exc.data:
-            if str(problem) not in exc.message:
-                click.echo(f"  {problem}", err=True)
-    ctx.exit(protocol.EXIT_FAILED)
-
-
-@cli.command()
-@click.argument("names", nargs=-1, metavar="[NAME...|all]", shell_complete=complete_names)
-@click.pass_context
-def update(ctx, names: tuple[str, ...]) -> None:
-    """Apply the config file (as reload), reporting by group as supervisorctl.
-
-    With NAMEs, only when the file changes nothing but those groups
-    (a config is applied whole). Prints nothing when nothing changed."""
-    with _app(ctx).client(timeout=WAITING_TIMEOUT) as client:
-        try:
-            groups = client.update(list(names) or None).get("groups") or {}
-        except InvalidConfig as exc:
-            _config_refused(ctx, exc)
-    for group in groups.get("removed") or ():
-        click.echo(f"{group}: stopped\n{group}: removed process group")
-    for group in groups.get("changed") or ():
-        click.echo(f"{group}: stopped\n{group}: updated process group")
-    for group in groups.get("added") or ():
-        click.echo(f"{group}: added process group")
-
-
-@cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
-@click.pass_context
-def avail(ctx, as_json: bool) -> None:
-    """List every configured process: in use, or avail (in the config file, not loaded yet).
-
-    Also whether it starts on its own (auto or manual) and its priority."""
-    with _app(ctx).client() as client:
-        result = client.avail()
-    if as_json:
-        click.echo(json.dumps(result, indent=2))
-    else:
-        for line in avail_lines(result.get("processes") or []):
-            click.echo(line)
-    if result.get("config_error"):
-        error(f"only what is in use is listed: {result['config_error']}")
-        ctx.exit(protocol.EXIT_FAILED)
+cli.add_command(reload)
+cli.add_command(update)
+cli.add_command(avail)
 
 
 @cli.command()

@@ -12,6 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..core.errors import NoSuchName
+from ..core.names import grouped, matches
 from .model import Config, DaemonSettings, InstanceConfig
 from .sockets import changed_sockets
 
@@ -85,17 +86,27 @@ def group_changes(old: Config, new: Config, difference: Difference) -> dict[str,
 
 
 def groups_named(old: Config, new: Config, names: list[str]) -> set[str]:
-    """The groups ``names`` mean in either config: a group (program) name,
-    ``GROUP:*`` or an instance name (its group). Raises NoSuchName."""
-    groups = {i.name: i.group for i in (*old.instances, *new.instances)}
-    known = set(groups.values())
-    chosen = set()
+    """The groups ``names`` mean (``superctl update NAME...``), each name read
+    as every other command reads it (:mod:`supervisor.core.names`: ``all``,
+    a group, ``GROUP:*``, ``GROUP:``, ``group:GROUP``, ``GROUP:NAME``, an
+    instance or a program) against the old config and the new one: a name
+    may mean what only one of them has (a program added or removed). Each
+    instance named stands for its whole group. Raises NoSuchName for a name
+    neither config knows."""
+    chosen: set[str] = set()
+    indexes = (_name_index(old), _name_index(new))
     for name in names:
-        group = name[:-2] if name.endswith(":*") else name
-        if group in known:
-            chosen.add(group)
-        elif name in groups:
-            chosen.add(groups[name])
-        else:
+        matched = [i for index in indexes for i in matches(*index, name)]
+        if not matched:
             raise NoSuchName(name)
+        chosen.update(i.group for i in matched)
     return chosen
+
+
+def _name_index(config: Config) -> tuple[dict[str, InstanceConfig], dict[str, list[InstanceConfig]],
+                                          dict[str, list[InstanceConfig]]]:
+    """A config's instances by name, by group and by program: what
+    :func:`supervisor.core.names.matches` reads."""
+    instances = config.instances
+    return ({i.name: i for i in instances}, grouped(instances, lambda i: i.group),
+            grouped(instances, lambda i: i.program.name))

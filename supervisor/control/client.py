@@ -12,17 +12,17 @@ Newline-delimited JSON-RPC 2.0 over a Unix stream socket (see
 
 This module sits on superctl's fast path: it imports only the standard
 library (plus the protocol constants, the error classes and the connection
-next to it). A ``Client`` is not thread-safe; use one per thread.
+next to it, and the reading methods of :mod:`.streams`). A ``Client`` is
+not thread-safe; use one per thread.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
 from . import protocol
-from .connection import EOF, Connection
+from .connection import Connection
 from .errors import (
     ActionFailed,
     Busy,
@@ -42,6 +42,7 @@ from .errors import (
     Unreachable,
     error_from_response,
 )
+from .streams import Streams, names_list as _names, with_given as _opt
 
 __all__ = [
     "Client",
@@ -65,20 +66,7 @@ __all__ = [
 ]
 
 
-def _names(names: object) -> list[str]:
-    if isinstance(names, str):
-        return [names]
-    return list(names)  # type: ignore[call-overload]
-
-
-def _opt(params: dict, **more: object) -> dict:
-    for key, value in more.items():
-        if value is not None:
-            params[key] = value
-    return params
-
-
-class Client:
+class Client(Streams):
     """A connection to superd's control socket.
 
     ``path`` is the socket's path; without one, the client finds it as
@@ -275,46 +263,6 @@ class Client:
         ``NotInState`` (``data``: the processes that are not) at the timeout."""
         return self.call("wait", **_opt({"names": _names(names), "state": state}, timeout=timeout))  # type: ignore[return-value]
 
-    def tail(self, name: str, stream: str = "stdout", lines: int = 10) -> list[str]:
-        """The last ``lines`` lines of a process's log."""
-        result = self.call("tail", name=name, stream=stream, lines=lines)
-        return _lines_of(result)
-
-    def follow(self, name: str, stream: str = "stdout", lines: int = 10, connection: Connection | None = None):
-        """Iterate over the last ``lines`` lines and then over new lines as
-        they come, until the iterator is closed. Uses its own connection
-        (``connection``: this one, which another thread may ``interrupt``),
-        so the client stays usable meanwhile. Raises ``Unreachable`` if
-        superd goes away."""
-        conn = connection or Connection(self.path, self.connect_timeout, None)
-        return _follow(conn, {"name": name, "stream": stream, "lines": lines, "follow": True})
-
-    def maintail(self, lines: int = 10) -> list[str]:
-        """The last ``lines`` lines of superd's own log."""
-        return _lines_of(self.call("maintail", lines=lines))
-
-    def follow_main(self, lines: int = 10):
-        """Iterate over the last ``lines`` lines of superd's own log, then over
-        new ones as they come, until the iterator is closed (as :meth:`follow`)."""
-        conn = Connection(self.path, self.connect_timeout, None)
-        return _subscribe(conn, "maintail", {"lines": lines, "follow": True}, _lines_of, "tail")
-
-    def events(self, names: list[str] | str | None = None, since: float | None = None) -> list[dict]:
-        """The recent events superd keeps (of ``names``' processes; after the
-        wall-clock time ``since``), oldest first."""
-        params = _opt({} if names is None else {"names": _names(names)}, since=since)
-        result = self.call("events", **params)
-        return _events_of(result)
-
-    def follow_events(self, names: list[str] | str | None = None, since: float | None = None):
-        """Iterate over the recent events, then over new ones as they come,
-        until the iterator is closed. Uses its own connection. A follower
-        superd dropped (it fell behind) gets a last event of type
-        ``dropped``, then the iteration ends; ``Unreachable`` if superd goes away."""
-        conn = Connection(self.path, self.connect_timeout, None)
-        params = _opt({"follow": True} if names is None else {"names": _names(names), "follow": True}, since=since)
-        return _follow_events(conn, params)
-
     def sockets(self) -> list[dict]:
         """The listening sockets superd holds: name, listen, kind, address, backlog, programs."""
         return self.call("sockets")  # type: ignore[return-value]
@@ -353,56 +301,3 @@ def _wait_gone(pid: int, started: str, timeout: float) -> None:
             raise CallTimeout(protocol.TIMEOUT, f"superd (pid {pid}) closed its socket but has not exited after {timeout:g} s")
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
-
-
-def _lines_of(payload: object) -> list[str]:
-    if isinstance(payload, dict):
-        payload = payload.get("lines", [])
-    if not isinstance(payload, list):
-        raise ProtocolError(None, f"expected lines, got {json.dumps(payload)[:200]}")
-    return [line[:-1] if isinstance(line, str) and line.endswith("\n") else str(line) for line in payload]
-
-
-def _subscribe(conn: Connection, method: str, params: dict, decode, notification: str | None = None):
-    """The answer to ``method``, then its notifications (``notification``, by
-    default named as the method), each through ``decode``, until the connection
-    ends (the caller stops reading when it wants)."""
-    notification = notification or method
-    try:
-        req_id = conn.send_request(method, params)
-        yield from decode(conn.read_response(req_id))
-        while True:
-            msg = conn.read_message()
-            if msg is EOF:
-                raise Unreachable(conn.path, "superd closed the connection")
-            if "error" in msg and msg.get("id") in (None, req_id):
-                raise error_from_response(msg["error"])
-            if msg.get("method") == notification:
-                payload = msg.get("params")
-                yield from decode(payload if payload is not None else [])
-            # anything else: not ours, skip it
-    finally:
-        conn.close()
-
-
-def _follow(conn: Connection, params: dict):
-    return _subscribe(conn, "tail", params, _lines_of)
-
-
-def _events_of(payload: object) -> list[dict]:
-    if isinstance(payload, dict):
-        payload = payload.get("events", [])
-    if not isinstance(payload, list) or not all(isinstance(e, dict) for e in payload):
-        raise ProtocolError(None, f"expected events, got {json.dumps(payload)[:200]}")
-    return payload  # type: ignore[return-value]
-
-
-def _follow_events(conn: Connection, params: dict):
-    events = _subscribe(conn, "events", params, _events_of)
-    try:
-        for event in events:
-            yield event
-            if event.get("type") == "dropped":
-                return
-    finally:
-        events.close()

@@ -7,6 +7,9 @@ complete request within ``[superd] client_timeout`` seconds (60 by default)
 is closed, and every peer is checked with SO_PEERCRED before a byte of it is
 read.
 
+A line's JSON-RPC (parsing, batches, dispatch to a handler, error
+responses) is :mod:`.jsonrpc`'s; this module carries the bytes.
+
 A request is handled while the connection keeps being read, so a peer that
 hangs up during a long ``wait`` frees its slot at once (actions such as
 ``restart`` still run to their end: a client that goes away must not leave a
@@ -22,7 +25,6 @@ import fcntl
 import grp
 import json
 import logging
-import math
 import os
 import pwd
 import select
@@ -32,7 +34,8 @@ import struct
 from typing import Any, Optional
 
 from . import protocol
-from .handlers import OBSERVING_METHODS, Handlers, RpcError, error_for
+from .handlers import Handlers
+from .jsonrpc import error_response, parse, respond, valid_id
 from .listener import Listener
 from ..core.states import DaemonState
 from ..daemon.procfs import supplementary_groups
@@ -47,7 +50,6 @@ MAX_CONNECTIONS = 512
 #: MAX_REFUSING of them at a time, the others are closed at once.
 REFUSE_LINGER = 2.0
 MAX_REFUSING = 64
-MAX_BATCH = 100
 #: While a request is handled after its peer half-closed, how often to look
 #: whether the peer hung up altogether.
 HANGUP_POLL = 0.5
@@ -122,7 +124,7 @@ class ControlServer:
             raise ServerError(f"cannot listen on {self.path}: {exc.strerror or exc}") from None
         finally:
             os.umask(old_umask)
-        refusal = _error(None, protocol.BUSY, "superd is out of file descriptors; try again later")
+        refusal = error_response(None, protocol.BUSY, "superd is out of file descriptors; try again later")
         self._server = Listener(sock, self._serve, limit=protocol.MAX_LINE, reserve=self.sv.reserve,
                                 refusal=json.dumps(refusal).encode() + b"\n")
         os.chmod(self.path, self.mode)
@@ -206,13 +208,15 @@ class ControlServer:
 
     async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if len(self._connections) - self._followers() >= MAX_CONNECTIONS:
-            await self._refuse(reader, writer, _error(None, protocol.BUSY, f"too many connections ({MAX_CONNECTIONS})"))
+            await self._refuse(reader, writer,
+                               error_response(None, protocol.BUSY, f"too many connections ({MAX_CONNECTIONS})"))
             return
         sock = writer.get_extra_info("socket")
         allowed, pid, uid = self._peer_allowed(sock)
         if not allowed:
             log.warning("refused control connection from pid %d uid %d", pid, uid)
-            await self._refuse(reader, writer, _error(None, protocol.NOT_ALLOWED, f"uid {uid} is not allowed to control this superd"))
+            await self._refuse(reader, writer, error_response(
+                None, protocol.NOT_ALLOWED, f"uid {uid} is not allowed to control this superd"))
             return
         self._connections[writer] = asyncio.current_task()  # type: ignore[assignment]
         read: Optional[asyncio.Future] = None
@@ -226,13 +230,14 @@ class ControlServer:
                 try:
                     line = read.result()
                 except (asyncio.LimitOverrunError, ValueError):
-                    await self._send(writer, _error(None, protocol.TOO_LARGE, f"request longer than {protocol.MAX_LINE} bytes"))
+                    await self._send(writer, error_response(
+                        None, protocol.TOO_LARGE, f"request longer than {protocol.MAX_LINE} bytes"))
                     return
                 finally:
                     read = None
                 if not line:
                     return
-                request, observing, response = _parse(line)
+                request, observing, response = parse(line)
                 if response is None:
                     # Keep reading while the request is handled: the next
                     # line, or the news that the peer hung up.
@@ -297,7 +302,7 @@ class ControlServer:
                       read: asyncio.Future) -> Any:
         """The response to ``request``; ``_PEER_GONE`` when an observing
         request was cancelled because its peer hung up."""
-        handling = asyncio.ensure_future(self._respond(request, writer))
+        handling = asyncio.ensure_future(respond(self.handlers, request, writer))
         try:
             watch: Optional[asyncio.Future] = read
             while not handling.done():
@@ -330,7 +335,8 @@ class ControlServer:
         except (TypeError, ValueError) as exc:  # a bug: say so rather than send bad JSON
             log.error("cannot encode a control response: %s", exc)
             rid = message.get("id") if isinstance(message, dict) else None
-            data = json.dumps(_error(_valid_id(rid), protocol.INTERNAL_ERROR, f"internal error: {exc}")).encode() + b"\n"
+            data = json.dumps(error_response(valid_id(rid), protocol.INTERNAL_ERROR,
+                                             f"internal error: {exc}")).encode() + b"\n"
         try:
             writer.write(data)
             # A peer that does not read its answers is dropped, not waited for.
@@ -343,79 +349,9 @@ class ControlServer:
         except (ConnectionError, OSError):
             return False
 
-    # ------------------------------------------------------------------ requests
-
-    async def _respond(self, request: Any, writer: asyncio.StreamWriter) -> Any:
-        if isinstance(request, list):
-            if not request or len(request) > MAX_BATCH:
-                return _error(None, protocol.INVALID_REQUEST, f"a batch holds 1 to {MAX_BATCH} requests")
-            responses = [r for r in [await self._one(item, writer) for item in request] if r is not None]
-            return responses or None
-        return await self._one(request, writer)
-
-    async def _one(self, request: Any, writer: asyncio.StreamWriter) -> Optional[dict]:
-        if not isinstance(request, dict) or request.get("jsonrpc") != "2.0" or not isinstance(request.get("method"), str):
-            rid = request.get("id") if isinstance(request, dict) else None
-            return _error(_valid_id(rid), protocol.INVALID_REQUEST, "not a JSON-RPC 2.0 request")
-        rid = request.get("id")
-        if not _is_valid_id(rid):
-            return _error(None, protocol.INVALID_REQUEST, "id must be a string, a number or null")
-        notification = "id" not in request
-        method = request["method"]
-        params = request.get("params", {})
-        if params is None:
-            params = {}
-        if not isinstance(params, dict):
-            return None if notification else _error(rid, protocol.INVALID_PARAMS, "params must be an object")
-        handler = self.handlers.find(method)
-        if handler is None:
-            return None if notification else _error(rid, protocol.METHOD_NOT_FOUND, f"no such method: {method[:100]!r}")
-        try:
-            result = await handler(params, writer)
-        except Exception as exc:
-            error = error_for(exc)
-            if error is None:  # a bug: report it, keep serving
-                log.exception("control request %s failed", method)
-                error = RpcError(protocol.INTERNAL_ERROR, f"internal error: {exc}")
-            return None if notification else _error(rid, error.code, error.message, error.data)
-        return None if notification else {"jsonrpc": "2.0", "id": rid, "result": result}
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _parse(line: bytes) -> tuple[Any, bool, Optional[dict]]:
-    """``(request, observing, error response)`` of one line."""
-    try:
-        request = json.loads(line, parse_constant=_no_constant)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        return None, False, _error(None, protocol.PARSE_ERROR, f"parse error: {str(exc)[:200]}")
-    items = request if isinstance(request, list) else [request]
-    observing = bool(items) and all(
-        isinstance(i, dict) and isinstance(i.get("method"), str) and i["method"] in OBSERVING_METHODS for i in items
-    )
-    return request, observing, None
-
 
 def _hung_up(sock: Any) -> bool:
     """True when the peer closed both ways (not just its sending side)."""
     poller = select.poll()
     poller.register(sock.fileno(), 0)
     return any(events & (select.POLLHUP | select.POLLERR | select.POLLNVAL) for _, events in poller.poll(0))
-
-
-def _is_valid_id(rid: Any) -> bool:
-    if isinstance(rid, float):
-        return math.isfinite(rid)
-    return rid is None or (isinstance(rid, (str, int)) and not isinstance(rid, bool))
-
-
-def _valid_id(rid: Any) -> Any:
-    return rid if _is_valid_id(rid) else None
-
-
-def _error(rid: Any, code: int, message: str, data: Any = None) -> dict:
-    error: dict = {"code": code, "message": message}
-    if data is not None:
-        error["data"] = data
-    return {"jsonrpc": "2.0", "id": rid, "error": error}

@@ -27,10 +27,13 @@ async def reload(sv: "Supervisor", only: Optional[list[str]] = None) -> dict:
     """Apply the config file's current contents; returns what changed, by
     instance and by group (``"groups"``).
 
-    ``only`` (``superctl update NAME...``): names of groups (or instances)
-    the caller means to update. A config is applied whole: when it changes
-    only those groups it is applied, when it changes none of them nothing
-    is, and when it changes others too it is refused (Refused), nothing done."""
+    ``only`` (``superctl update NAME...``): names of what the caller means
+    to update, read as every command reads names (a group, ``GROUP:*``,
+    ``group:GROUP``, ``GROUP:NAME``, a program, an instance) in the old
+    config or the new one; each stands for its groups (:func:`groups_named`).
+    A config is applied whole: when it changes only those groups it is
+    applied, when it changes none of them nothing is, and when it changes
+    others too it is refused (Refused), nothing done."""
     if sv.single or sv.config.path is None:
         raise Refused("single-program mode has no config to reload")
     async with sv.reload_lock:

@@ -88,7 +88,8 @@ def _imported(module):
 def test_client_imports_only_the_stdlib():
     assert _imported("supervisor.client") == {
         "supervisor", "supervisor.client", "supervisor.control", "supervisor.control.client",
-        "supervisor.control.connection", "supervisor.control.errors", "supervisor.control.protocol"}
+        "supervisor.control.connection", "supervisor.control.errors", "supervisor.control.protocol",
+        "supervisor.control.streams"}
 
 
 def test_ctl_import_is_light():
@@ -96,6 +97,7 @@ def test_ctl_import_is_light():
     assert not {m for m in mods if m.split(".")[0] in ("psutil", "asyncio")}
     assert not {m for m in mods if m.startswith("supervisor.config")}  # read lazily, only to find the socket
     assert "click.shell_completion" not in mods
+    assert "supervisor.cli.completion" not in mods  # only when a shell asks
 
 
 # --------------------------------------------------------------------------

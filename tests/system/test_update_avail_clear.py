@@ -95,6 +95,64 @@ def test_update_with_names_applies_only_when_nothing_else_changes(graceful_super
         assert client.update(["all"])["groups"] == {"added": ["pool"], "changed": [], "removed": ["drop"]}
 
 
+GROUPED = """
+[program.gunicorn]
+command = "sleep 1000"
+startsecs = 0
+[program.nginx]
+command = "sleep 1000"
+startsecs = 0
+[program.pool]
+command = "sleep 1000"
+numprocs = 2
+startsecs = 0
+[group.web]
+programs = ["gunicorn", "nginx"]
+"""
+
+
+def test_update_names_read_as_every_command_reads_them(graceful_superd, tmp_path):
+    """``group:web``, ``web:``, ``GROUP:NAME`` and an instance of a numprocs
+    program, each read in the running config and the new one."""
+    d = graceful_superd(GROUPED)
+    pids = {n: i["pid"] for n, i in d.status().items()}
+    edited = GROUPED.replace('[program.nginx]\ncommand = "sleep 1000"', '[program.nginx]\ncommand = "sleep 2000"')
+    rewrite(d, tmp_path, edited)
+    named = superctl(d, "update", "group:web")
+    assert named.returncode == 0, named.stderr
+    assert named.stdout.splitlines() == ["web: stopped", "web: updated process group"]
+    status = d.status()
+    assert status["nginx"]["pid"] != pids["nginx"] and status["gunicorn"]["pid"] == pids["gunicorn"]
+
+    edited = edited.replace('[program.gunicorn]\ncommand = "sleep 1000"', '[program.gunicorn]\ncommand = "sleep 2000"')
+    rewrite(d, tmp_path, edited)
+    assert superctl(d, "update", "pool:pool_1").stdout == ""  # pool has no change: nothing applied
+    named = superctl(d, "update", "web:")
+    assert named.returncode == 0, named.stderr
+    assert named.stdout.splitlines() == ["web: stopped", "web: updated process group"]
+    assert d.status("gunicorn")["gunicorn"]["pid"] != pids["gunicorn"]
+
+    edited = edited.replace("numprocs = 2", "numprocs = 3")
+    rewrite(d, tmp_path, edited)
+    named = superctl(d, "update", "pool_1")
+    assert named.returncode == 0, named.stderr
+    assert named.stdout.splitlines() == ["pool: stopped", "pool: updated process group"]
+    assert set(d.status()) == {"gunicorn", "nginx", "pool_0", "pool_1", "pool_2"}
+
+    # api only in the new config: its names are read there.
+    rewrite(d, tmp_path, edited + '[program.fresh]\ncommand = "sleep 1000"\nstartsecs = 0\n'
+                                  '[group.api]\nprograms = ["fresh"]\n')
+    named = superctl(d, "update", "api:fresh")
+    assert named.returncode == 0, named.stderr
+    assert named.stdout.splitlines() == ["api: added process group"]
+    assert d.status("fresh")["fresh"]["group"] == "api"
+
+    missing = superctl(d, "update", "group:nope")
+    assert missing.returncode == 4 and "no such process: group:nope" in missing.stderr
+    missing = superctl(d, "update", "web:pool_1")
+    assert missing.returncode == 4 and "no such process: web:pool_1" in missing.stderr
+
+
 def test_update_with_an_invalid_config_changes_nothing(graceful_superd, tmp_path):
     d = graceful_superd(BASE)
     before = {n: i["pid"] for n, i in d.status().items()}

@@ -52,6 +52,58 @@ def test_groups_named_takes_groups_instances_and_group_star_from_either_config()
         groups_named(old, new, ["nope"])
 
 
+GROUPED = """
+[program.gunicorn]
+command = "sleep 1"
+[program.nginx]
+command = "sleep 1"
+[program.worker]
+command = "sleep 1"
+numprocs = 2
+numprocs_start = 1
+process_name = "worker-%(process_num)02d"
+[program.pool]
+command = "sleep 1"
+numprocs = 3
+[group.web]
+programs = ["gunicorn", "nginx"]
+"""
+
+
+@pytest.mark.parametrize("name, groups", [
+    ("web", {"web"}), ("web:*", {"web"}), ("web:", {"web"}), ("group:web", {"web"}),
+    ("web:nginx", {"web"}), ("nginx", {"web"}),                      # a program of a [group.NAME]
+    ("pool_1", {"pool"}), ("pool:pool_1", {"pool"}), ("pool:", {"pool"}), ("group:pool", {"pool"}),
+    ("worker-02", {"worker"}), ("worker:worker-01", {"worker"}),     # process_name instances
+    ("all", {"web", "worker", "pool"}),
+])
+def test_groups_named_reads_names_as_every_command_does(name, groups):
+    config = load_text(GROUPED)
+    assert groups_named(config, config, [name]) == groups
+
+
+def test_groups_named_reads_each_name_in_both_configs():
+    old = load_text(GROUPED)
+    # api is new, with a program of its own; web loses nginx to it; pool is gone.
+    new = load_text(GROUPED.replace('programs = ["gunicorn", "nginx"]', 'programs = ["gunicorn"]')
+                    .replace('[program.pool]\ncommand = "sleep 1"\nnumprocs = 3\n', "")
+                    + '[program.fresh]\ncommand = "sleep 1"\n[group.api]\nprograms = ["fresh", "nginx"]\n')
+    assert groups_named(old, new, ["group:api"]) == {"api"}          # only in the new config
+    assert groups_named(old, new, ["api:fresh"]) == {"api"}
+    assert groups_named(old, new, ["pool:pool_2", "group:pool"]) == {"pool"}  # only in the old one
+    assert groups_named(old, new, ["nginx"]) == {"web", "api"}       # moved: its group in each
+    assert groups_named(old, new, ["web:nginx"]) == {"web"}
+    assert groups_named(old, new, ["api:nginx"]) == {"api"}
+
+
+@pytest.mark.parametrize("name", ["nope", "group:nope", "web:nope", "nope:*", "web:pool_1", "pool:nginx"])
+def test_groups_named_refuses_a_name_neither_config_has(name):
+    config = load_text(GROUPED)
+    with pytest.raises(NoSuchName) as raised:
+        groups_named(config, config, ["web", name])
+    assert raised.value.args == (name,)  # what "no such process: NAME" shows
+
+
 def test_stdin_key_is_a_boolean_and_not_for_event_listeners():
     assert load_text('[program.a]\ncommand = "cat"\nstdin = true\n').program("a").stdin is True
     assert load_text('[program.a]\ncommand = "cat"\n').program("a").stdin is False
