@@ -19,14 +19,29 @@ EXIT_INTERNAL = 1
 EXIT_USAGE = 2
 
 
-def _raise_fd_limit() -> None:
-    """Many programs mean many pipes and clients: use the hard limit."""
+#: superd raises its soft RLIMIT_NOFILE to the hard limit, up to this.
+FD_CEILING = 1 << 16
+
+
+def _fd_target() -> int:
+    """The soft limit :func:`_raise_fd_limit` aims at."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 1 << 16) if hard != resource.RLIM_INFINITY else 1 << 16, hard))
-        except (ValueError, OSError):
-            pass
+    if hard == resource.RLIM_INFINITY:
+        return max(soft, FD_CEILING) if soft != resource.RLIM_INFINITY else FD_CEILING
+    return max(soft, min(hard, FD_CEILING))
+
+
+def _raise_fd_limit() -> int:
+    """Many programs mean many pipes and clients: use the hard limit. Returns the soft limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = _fd_target()
+    if soft == resource.RLIM_INFINITY or soft >= target:
+        return soft if soft != resource.RLIM_INFINITY else FD_CEILING
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        return target
+    except (ValueError, OSError):
+        return soft
 
 
 def _foreground_tty() -> Optional[int]:
@@ -59,7 +74,11 @@ def run(cfg: configuration.Config, *, single: bool = False) -> int:
         log.debug("running as PID 1")
     else:
         pid1.become_subreaper()
-    _raise_fd_limit()
+    from ..config.descriptors import shortfall
+
+    short = shortfall(cfg, _raise_fd_limit())
+    if short:
+        log.warning("%s", short)
 
     supervisor = Supervisor(cfg, single=single, mainlog=mainlog)
     if single:
@@ -173,7 +192,10 @@ def cli(
         from ..config.diagnose import diagnose
 
         found, warned = diagnose(cfg)
-        for warning in (*cfg.warnings, *map(str, warned)):
+        from ..config.descriptors import shortfall
+
+        short = shortfall(cfg, _fd_target())
+        for warning in (*cfg.warnings, *map(str, warned), *([short] if short else [])):
             click.echo(f"superd: warning: {warning}", err=True)
         if found:
             click.echo(f"superd: the config is valid, but a run would fail:\n{configuration.ConfigError(found)}",

@@ -155,3 +155,33 @@ def test_import_supervisord_missing_file_in_a_fresh_interpreter(tmp_path) -> Non
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr == f"superd import-supervisord: cannot read {missing}: No such file or directory\n"
+
+
+_LOW_LIMIT = ("import os, resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, (96, 96)); "
+              "os.execv(sys.executable, [sys.executable, '-m', 'supervisor', *sys.argv[1:]])")
+
+
+def test_a_config_that_cannot_fit_the_fd_limit_is_warned_about(tmp_path):
+    """40 capturing programs need ~190 descriptors; a hard limit of 96 cannot hold them."""
+    programs = "".join(f'[program.p{i}]\ncommand = "sleep 1000"\nstartsecs = 0\n' for i in range(40))
+    config = tmp_path / "superd.toml"
+    config.write_text(f'[superd]\nsocket = "{tmp_path}/s.sock"\nrun_dir = "{tmp_path}/run"\n'
+                      f'logs_dir = "{tmp_path}/logs"\n{programs}')
+    check = subprocess.run([PYTHON, "-c", _LOW_LIMIT, "--check", "-c", str(config)],
+                           capture_output=True, text=True, timeout=15)
+    assert check.returncode == 0, check.stderr
+    assert "file descriptors" in check.stderr and "may open only 96" in check.stderr
+
+    proc = subprocess.Popen([PYTHON, "-c", _LOW_LIMIT, "-c", str(config)], stderr=subprocess.PIPE, text=True)
+    try:
+        seen = []
+        wait_until(lambda: seen.append(proc.stderr.readline()) or "may open only 96" in seen[-1], 15)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+
+    quiet = tmp_path / "quiet.toml"
+    quiet.write_text(config.read_text().replace('startsecs = 0\n', 'startsecs = 0\nstdout = "null"\nstderr = "null"\n'))
+    check = subprocess.run([PYTHON, "-c", _LOW_LIMIT, "--check", "-c", str(quiet)],
+                           capture_output=True, text=True, timeout=15)
+    assert check.returncode == 0 and "file descriptors" not in check.stderr, check.stderr
