@@ -3,8 +3,12 @@
 ``{run_dir}/superd.lock`` is flock'ed for superd's whole life: a second superd
 with the same run directory refuses to start. ``{run_dir}/superd.state`` lists
 every live run (instance, leader pid and start time, process group, cgroup,
-run token); it is replaced atomically (temp file, fsync, rename) whenever a
-pid appears or goes, at most once per event-loop turn.
+run token): a snapshot, replaced atomically (temp file, fsync, rename), and
+``{run_dir}/superd.journal``, the runs begun since, one JSON line each,
+appended and fsync'ed at the end of the event-loop turn that spawned them.
+A new snapshot empties the journal (see :mod:`.statefile` for when), so a
+start-up of N programs writes O(N) bytes, not a snapshot per turn. Reading
+takes both; a line cut short by a crash is ignored, a run in both counts once.
 
 What a state file left by a superd that did not clean up names is stopped by
 :mod:`~supervisor.daemon.recovery` before anything starts.
@@ -25,6 +29,7 @@ log = logging.getLogger("superd")
 
 LOCK_NAME = "superd.lock"
 STATE_NAME = "superd.state"
+JOURNAL_NAME = "superd.journal"
 VERSION = 1
 class Locked(Exception):
     """superd must not start (another one owns the run directory)."""
@@ -36,8 +41,10 @@ class RunDir:
     def __init__(self, path: str) -> None:
         self.path = path
         self.state_path = os.path.join(path, STATE_NAME)
+        self.journal_path = os.path.join(path, JOURNAL_NAME)
         self.lock_path = os.path.join(path, LOCK_NAME)
         self._lock_fd: Optional[int] = None
+        self._journal_fd: Optional[int] = None
 
     def lock(self) -> None:
         """Take the lock, or raise :class:`Locked` naming the holder."""
@@ -71,6 +78,9 @@ class RunDir:
         self._lock_fd = fd
 
     def unlock(self) -> None:
+        if self._journal_fd is not None:
+            os.close(self._journal_fd)
+            self._journal_fd = None
         # The file stays: removing it would let two superds lock two different
         # files of the same name.
         if self._lock_fd is not None:
@@ -89,10 +99,38 @@ class RunDir:
         if not isinstance(data, dict) or data.get("version") != VERSION:
             log.warning("ignoring the state file %s: not one this superd understands", self.state_path)
             return None
+        processes = data.get("processes")
+        if not isinstance(processes, list):
+            processes = data["processes"] = []
+        tokens = {e.get("token") for e in processes if isinstance(e, dict)}
+        for entry in self._journal():
+            token = entry.get("token")
+            if not isinstance(token, str) or token not in tokens:
+                tokens.add(token)
+                processes.append(entry)
         return data
 
+    def _journal(self) -> list[dict]:
+        try:
+            with open(self.journal_path, "rb") as f:
+                lines = f.read().split(b"\n")
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            log.warning("ignoring the unreadable journal %s: %s", self.journal_path, exc.strerror or exc)
+            return []
+        entries = []
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # empty, or cut short by a crash mid-write
+            if isinstance(entry, dict):
+                entries.append(entry)
+        return entries
+
     def write(self, data: dict) -> None:
-        """Replace the state file atomically: temp file, fsync, rename."""
+        """Replace the snapshot atomically (temp file, fsync, rename), then empty the journal."""
         temp = f"{self.state_path}.{os.getpid()}.tmp"
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
@@ -108,14 +146,43 @@ class RunDir:
                 os.unlink(temp)
             except OSError:
                 pass
-
-    def remove(self) -> None:
+            return
+        # A crash before this leaves runs in both: read() counts each once.
         try:
-            os.unlink(self.state_path)
+            if self._journal_fd is not None:
+                os.ftruncate(self._journal_fd, 0)
+            else:
+                os.unlink(self.journal_path)
         except FileNotFoundError:
             pass
         except OSError as exc:
-            log.warning("cannot remove the state file %s: %s", self.state_path, exc.strerror)
+            log.error("cannot empty the journal %s: %s", self.journal_path, exc.strerror or exc)
+
+    def append(self, records: list[dict]) -> None:
+        """Add runs to the journal, one JSON line each, and fsync it."""
+        if not records:
+            return
+        data = b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in records)
+        try:
+            if self._journal_fd is None:
+                self._journal_fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                                           0o644)
+            os.write(self._journal_fd, data)
+            os.fsync(self._journal_fd)
+        except OSError as exc:
+            log.error("cannot write the journal %s: %s", self.journal_path, exc.strerror or exc)
+
+    def remove(self) -> None:
+        if self._journal_fd is not None:
+            os.close(self._journal_fd)
+            self._journal_fd = None
+        for path, what in ((self.journal_path, "journal"), (self.state_path, "state file")):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                log.warning("cannot remove the %s %s: %s", what, path, exc.strerror)
 
 
 def boot_id() -> Optional[str]:

@@ -28,6 +28,7 @@ from .reserve import Reserve
 from .runtime import ProcessRuntime
 from .shutdown import Shutdown
 from .signals import SignalQueue
+from .statefile import StateFile
 from .sockets import Sockets
 from .stdin import StdinPipes
 from ..config import Config, ConfigError
@@ -76,6 +77,7 @@ class Supervisor:
         self.mainlog = mainlog or MainLog()  # superd's own log: its log_file, its lines for maintail
         # The run directory's lock and state file; single-program mode has none.
         self.rundir: Optional[runstate.RunDir] = None if single else runstate.RunDir(config.daemon.run_dir)
+        self.statefile = StateFile(self, self.rundir)
         self.reserve = Reserve(0)  # spare descriptors, taken when superd runs
         self.sockets = Sockets()  # [socket.NAME]: bound when superd runs, held across restarts
         self.events = Events(time.time)  # what superd sees: the ring, followers, listeners, hooks
@@ -83,8 +85,6 @@ class Supervisor:
         self.listeners = Listeners(self)  # supervisord's event listener protocol (events = [...])
         self.events.subscribers += [self.hooks.on_event, self.listeners.on_event]
         self.reload_lock = asyncio.Lock()
-        self._state_scheduled = False
-        self._recovered = False  # the previous superd's state file has been dealt with
         self._tasks: set[asyncio.Task] = set()
         self._signals: Optional[SignalQueue] = None  # superd's signal handlers, while it runs
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future]] = []
@@ -114,7 +114,6 @@ class Supervisor:
             if self.rundir is not None:
                 # What a killed superd left running goes before anything starts.
                 await recovery.recover(self.rundir, self.config, lambda: self.shutdown.escalated)
-                self._recovered = True
             try:  # after recovery (a killed superd's programs may hold the ports), before any start
                 self.sockets.open(self.config.sockets)
             except ConfigError as exc:
@@ -129,7 +128,7 @@ class Supervisor:
             if refused:
                 log.error("invalid config: cgroup limits this system cannot give; nothing started:\n%s", refused)
                 return 2
-            self._write_state()
+            self.statefile.start()
             if self.server is not None:
                 await self.server.start()
             if self.http is not None:
@@ -352,7 +351,7 @@ class Supervisor:
             # A run began: its pid goes into the state file before this turn
             # ends. An ended run leaves it with the next write: a stale entry is
             # harmless (pid and start time are checked), a missing one is not.
-            self._schedule_state()
+            self.statefile.run_began(process.name)
         if process.ended_for_good and process.config.program.exit_with and self.state is not DaemonState.SHUTTING_DOWN:
             self.exit_code = process.exit_code()
             self.request_shutdown(f"{process.name} ended ({process.reason})")
@@ -428,38 +427,12 @@ class Supervisor:
         self.outputs.timestamps = self.config.daemon.log_timestamps
         self.outputs.configure(self.processes, self.loop)  # removed programs' files and followers go
 
-    # ------------------------------------------------------------------ state file
-
-    def _schedule_state(self) -> None:
-        """Write the state file at the end of this event-loop turn (once)."""
-        if self.rundir is not None and self._recovered and not self._state_scheduled and self.loop is not None:
-            self._state_scheduled = True
-            self.loop.call_soon(self._write_state)
-
-    def _state(self) -> dict:
-        tracker = self.runtime.tracker
-        where = tracker.state() if tracker is not None else {"mode": None, "cgroup_root": None}
-        return {"version": runstate.VERSION, "superd": runstate.superd_record(), **where,
-                "processes": self.runtime.live_runs()}
-
-    def _write_state(self) -> None:
-        self._state_scheduled = False
-        if self.rundir is not None and self._recovered:
-            self.rundir.write(self._state())
-
     def _close_tracking(self) -> None:
         """superd is ending: its cgroups go, and with nothing left, its state file."""
         tracker = self.runtime.tracker
         if tracker is not None:
             tracker.close()
-        if self.rundir is not None:
-            if self._recovered:
-                state = self._state()
-                if state["processes"] and tracker is not None and not tracker.empty():
-                    self.rundir.write(state)  # what could not be stopped, for the next superd
-                else:
-                    self.rundir.remove()
-            self.rundir.unlock()
+        self.statefile.close(tracker)
 
 
 def _loop_error(loop: asyncio.AbstractEventLoop, context: dict) -> None:

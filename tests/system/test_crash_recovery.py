@@ -84,7 +84,7 @@ def test_after_a_sigkill_the_next_superd_runs_exactly_one_of_each(superd_factory
     wait_until(lambda: set(marked(tmp_path)) == set(names), 15, what="every program and the daemon")
     old = [p for procs in marked(tmp_path).values() for p in procs]
     old_ids = {(p.pid, p.create_time()) for p in old}
-    state = json.loads((tmp_path / "run" / "superd.state").read_text())
+    state = runstate.RunDir(str(tmp_path / "run")).read()  # the snapshot and the journal
     assert {e["name"] for e in state["processes"]} == set(workers) | {"forker"}
     try:
         first.proc.kill()  # SIGKILL: its programs keep running, orphans now
@@ -150,7 +150,7 @@ def test_a_second_superd_with_the_same_run_dir_is_refused(superd_factory, tmp_pa
 def test_the_state_file_names_each_running_process(superd_factory, tmp_path):
     d = superd_factory('[program.a]\ncommand = "sleep 1000"\nstartsecs = 0\nnumprocs = 2\n'
                        '[program.b]\ncommand = "sleep 1000"\nstartsecs = 0\nautostart = false\n')
-    state = json.loads((tmp_path / "run" / "superd.state").read_text())
+    state = runstate.RunDir(str(tmp_path / "run")).read()  # the snapshot and the journal
     assert state["superd"]["pid"] == d.pid
     status = d.status()
     entries = {e["name"]: e for e in state["processes"]}
@@ -160,7 +160,7 @@ def test_the_state_file_names_each_running_process(superd_factory, tmp_path):
         assert entry["start"] == tracking.start_time(entry["pid"])
         assert entry["token"].startswith(f"{d.pid}.") and entry["token"].endswith(f".{name}")
     d.call("start", names=["b"])
-    wait_until(lambda: "b" in {e["name"] for e in json.loads((tmp_path / "run" / "superd.state").read_text())["processes"]}, 5)
+    wait_until(lambda: "b" in {e["name"] for e in runstate.RunDir(str(tmp_path / "run")).read()["processes"]}, 5)
     assert not list((tmp_path / "run").glob("*.tmp"))
 
 

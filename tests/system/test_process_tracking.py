@@ -133,6 +133,7 @@ def test_shutdown_ends_the_escaped_daemon_and_removes_the_cgroups(superd_factory
         assert os.path.basename(os.path.dirname(cgroup)) == root
         assert not os.path.exists(os.path.dirname(cgroup)), "superd's cgroup is still there"
     assert not (tmp_path / "run" / "superd.state").exists()
+    assert not (tmp_path / "run" / "superd.journal").exists()
 
 
 def test_what_an_exit_leaves_behind_is_gone_before_the_restart(superd_factory, tmp_path, mode):
