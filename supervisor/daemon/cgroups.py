@@ -184,6 +184,13 @@ def all_procs(cgroup: str) -> list[int]:
 def remove(cgroup: str) -> bool:
     """rmdir ``cgroup`` and the cgroups below it, deepest first; False when one
     is still populated (or otherwise busy)."""
+    try:
+        os.rmdir(cgroup)  # the usual case: a leaf, empty by now (no listing needed)
+        return True
+    except FileNotFoundError:
+        return True
+    except OSError:
+        pass
     ok = True
     try:
         children = [e.path for e in os.scandir(cgroup) if e.is_dir(follow_symlinks=False)]

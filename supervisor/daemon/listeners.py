@@ -287,6 +287,8 @@ class Listeners:
         return channel.stdin, channel.stdout, channel
 
     def on_event(self, event: dict) -> None:
+        if not self.pools and event.get("type") != "reload":
+            return  # no listener configured: nothing to translate
         for name, payload in translate(event):
             wanted = kinds(name)
             envelope = None

@@ -28,9 +28,14 @@ BUFFER_MAX = 256 << 10
 
 
 class TextFormatter(logging.Formatter):
+    _second = -1
+    _stamp = ""
+
     def format(self, record: logging.LogRecord) -> str:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(record.created))
-        line = f"{stamp}.{int(record.msecs):03d} {record.levelname:<7} {record.getMessage()}"
+        second = int(record.created)
+        if second != self._second:  # a burst of lines formats its date once
+            self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(second))
+        line = f"{self._stamp}.{int(record.msecs):03d} {record.levelname:<7} {record.getMessage()}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
@@ -190,6 +195,12 @@ def setup(level: str = "info", fmt: str = "text", stream=None) -> logging.Logger
     safe to call again: a reload may change the level or the format, which
     applies to every handler of the log (superd's log file too, see
     :mod:`.mainlog`)."""
+    # No line shows where it was logged from, nor the thread or process: the
+    # logging HOWTO's optimisations (no stack walk, no lookups per record).
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     logger = logging.getLogger("superd")
     aio = logging.getLogger("asyncio")
     handler: Optional[logging.Handler] = None

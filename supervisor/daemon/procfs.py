@@ -70,11 +70,27 @@ def _parent(pid: int) -> Optional[int]:
         return None
 
 
+def _childless(pid: int) -> bool:
+    """True when ``pid`` surely has no child, from its threads' ``children``
+    lists (a few reads, where scanning /proc reads a file per process on the
+    machine); False when it has one, or that cannot be told."""
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                if f.read().strip():
+                    return False
+    except OSError:  # no CONFIG_PROC_CHILDREN, or out of descriptors: scan
+        return False
+    return True
+
+
 def descendants(root: Optional[int] = None) -> list[int]:
     """Every live descendant of ``root`` (superd by default): children,
     grandchildren and orphans it adopted as a subreaper. Zombies are left
     out (they are dead; the reaper collects them)."""
     root = os.getpid() if root is None else root
+    if _childless(root):
+        return []  # an orphan is adopted by its subreaper: no child, no descendant
     children: dict[int, list[int]] = {}
     names = os.listdir("/proc")  # raises: out of descriptors is not "none left"
     for name in names:
