@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from typing import NamedTuple, Optional
 
-from ..config import ConfigError, InstanceConfig, load
+from ..config import ConfigError, GroupConfig, InstanceConfig, load
 
 
 class Configured(NamedTuple):
     instances: list[tuple[InstanceConfig, bool]]  # (instance, in use), in use ones first
     problem: Optional[str]  # why the file on disk could not be read
+    groups_on_disk: dict[str, GroupConfig] = {}  # the [group.NAME] tables of the file on disk, by name
 
 
 def configured(sv: "Supervisor") -> Configured:
@@ -29,4 +30,4 @@ def configured(sv: "Supervisor") -> Configured:
     except ConfigError as exc:
         return Configured(in_use, f"{sv.config.path} cannot be read: {exc}")
     added = [(instance, False) for instance in on_disk.instances if instance.name not in sv.processes]
-    return Configured(in_use + added, None)
+    return Configured(in_use + added, None, {group.name: group for group in on_disk.groups})

@@ -73,8 +73,10 @@ class InfoMethods:
     async def supervisor_getAllConfigInfo(self) -> list:
         """The config of every process: those in use, then those the config file would add (inuse false)."""
         infos = []
-        groups = {group.name: group for group in self.sv.config.groups}
-        for instance, in_use in sorted(configured(self.sv).instances, key=lambda e: (e[0].group, e[0].name)):
+        in_use_groups = {group.name: group for group in self.sv.config.groups}
+        found = configured(self.sv)
+        for instance, in_use in sorted(found.instances, key=lambda e: (e[0].group, e[0].name)):
+            groups = in_use_groups if in_use else found.groups_on_disk  # as a reread would have them
             program = instance.program
             process = self.sv.processes[instance.name] if in_use else None  # not loaded: no log file yet
             infos.append({
@@ -96,9 +98,9 @@ class InfoMethods:
 
 def _group_priority(instance: InstanceConfig, groups: Mapping[str, GroupConfig]) -> int:
     """supervisord's group_prio: its ``[group.NAME]``'s priority; a program in no
-    group is its own group, of its own priority. The groups are those in use:
-    an instance only the file on disk has, in a group superd does not run yet,
-    gets its program's priority (its group's, unless it sets its own)."""
+    group is its own group, of its own priority. An instance in use has its
+    group's priority as superd runs it; one only the file on disk has, the
+    priority the file gives its group."""
     group = groups.get(instance.group)
     if group is None:
         return instance.program.priority

@@ -234,7 +234,9 @@ priority = 300
     path = d.dir / "superd.toml"
     path.write_text(path.read_text().replace('programs = ["gunicorn", "nginx"]',
                                              'programs = ["gunicorn", "nginx", "late"]')
-                    + '\n[program.late]\ncommand = ["sleep", "300"]\npriority = 1\nautostart = false\n')
+                    + '\n[program.late]\ncommand = ["sleep", "300"]\npriority = 1\nautostart = false\n'
+                    + '\n[group.jobs]\nprograms = ["nightly"]\npriority = 50\n'
+                    + '\n[program.nightly]\ncommand = ["sleep", "300"]\npriority = 2\n')
     rpc = xmlrpc.client.ServerProxy(f"http://{USER}:{PASSWORD}@127.0.0.1:{port}/RPC2").supervisor
     infos = {i["name"]: (i["group"], i["inuse"], i["group_prio"], i["process_prio"])
              for i in rpc.getAllConfigInfo()}
@@ -244,4 +246,5 @@ priority = 300
         "cron": ("batch", True, 999, 7),        # a group without one: supervisord's default
         "worker": ("worker", True, 300, 300),   # in no group: the program is its group
         "late": ("web", False, 100, 1),         # what a reload would add
+        "nightly": ("jobs", False, 50, 2),      # in a group only the file on disk has
     }
