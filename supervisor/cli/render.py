@@ -43,21 +43,34 @@ def shown_name(proc: dict) -> str:
     return name
 
 
+#: The members of a process that :func:`status_lines` reads: all that plain
+#: ``superctl status`` asks superd for (the rest, cgroup reads among them,
+#: costs superd a lot with thousands of programs).
+STATUS_FIELDS = ("name", "group", "program", "state", "pid", "exitstatus", "uptime", "description", "status_text")
+
+
 def status_lines(procs: list[dict]) -> list[str]:
     """supervisorctl-like aligned lines: name, STATE, description."""
     if not procs:
         return []
-    name_width = max(len(shown_name(p)) for p in procs)
-    state_width = max(_STATE_WIDTH, *(len(str(p.get("state", ""))) for p in procs))
-    lines = []
+    rows = []
     for p in procs:
-        name = shown_name(p)
-        state = str(p.get("state", "")).upper()
         text = describe(p)
-        if p.get("status_text"):  # the program's own word on itself (sd_notify STATUS=)
-            text += f"; status: {p['status_text']}"
-        lines.append(f"{name:<{name_width}}   {state:<{state_width}}   {text}".rstrip())
-    return lines
+        status_text = p.get("status_text")
+        if status_text:  # the program's own word on itself (sd_notify STATUS=)
+            text += f"; status: {status_text}"
+        rows.append((shown_name(p), str(p.get("state", "")), text))
+    name_width = max(len(name) for name, _, _ in rows)
+    state_width = max(_STATE_WIDTH, *(len(state) for _, state, _ in rows))
+    return [f"{name:<{name_width}}   {state.upper():<{state_width}}   {text}".rstrip() for name, state, text in rows]
+
+
+def print_status(procs: list[dict]) -> None:
+    """The status lines on stdout, in one write (thousands of echo calls,
+    each with its own terminal checks and flush, cost more than the call)."""
+    lines = status_lines(procs)
+    if lines:
+        click.echo("\n".join(lines))
 
 
 def avail_lines(processes: list[dict]) -> list[str]:

@@ -17,11 +17,11 @@ import click
 
 from .. import __version__
 from ..control import protocol
-from ..control.errors import SuperdError
+from ..control.errors import InvalidParams, SuperdError
 from .app import WAITING_TIMEOUT, App, reply_timeout, resolve_socket, waiting_timeout  # noqa: F401
 from .maintail import maintail
 from .reloading import avail, reload, update
-from .render import echo_lines, error, print_results, report, status_lines
+from .render import STATUS_FIELDS, echo_lines, error, print_results, print_status, report
 
 
 # --------------------------------------------------------------------------
@@ -106,14 +106,25 @@ def status(ctx: click.Context, names: tuple[str, ...], as_json: bool) -> None:
 
     Exits 3 when a listed process is not running."""
     with _app(ctx).client() as client:
-        procs = client.status(list(names) if names else None)
+        procs = client.status(list(names) if names else None) if as_json else _status_to_print(client, names)
     if as_json:
         click.echo(json.dumps(procs, indent=2))
     else:
-        for line in status_lines(procs):
-            click.echo(line)
+        print_status(procs)
     if any(p.get("state") != "running" for p in procs):
         ctx.exit(protocol.EXIT_NOT_IN_STATE)
+
+
+def _status_to_print(client, names: tuple[str, ...]) -> list[dict]:
+    """The processes with only the members the plain output prints; all of
+    them from a superd older than status's "fields"."""
+    params: dict = {"fields": list(STATUS_FIELDS)}
+    if names:
+        params["names"] = list(names)
+    try:
+        return client.call("status", **params)
+    except InvalidParams:  # "unknown param(s): fields" (or bad names: refused again below)
+        return client.status(list(names) if names else None)
 
 
 #: A start, stop or restart that takes longer than this many seconds prints

@@ -13,6 +13,7 @@ import re
 from collections import ChainMap
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 from ..core.stopping import StopStep
 from .files import absolute
@@ -23,7 +24,7 @@ from .naming import fill
 from .probes import expand_check
 from .problems import Invalid, Problem, dotted, quote
 from .sockets import fd_variables
-from .tables import NAME_RE
+from .tables import NAME_RE, share
 
 #: The longest process name: "-stdout.log" and a backup's ".10" still fit a file name's 255 bytes.
 MAX_PROCESS_NAME = 240
@@ -85,8 +86,12 @@ def instance_name(program: ProgramConfig, num: int, group: str, base: str, varia
 
 
 def build_instance(program: ProgramConfig, num: int, group: str, base: str, environ: Mapping[str, str],
-                   problems: list[Problem]) -> InstanceConfig:
-    """Process ``num`` of ``program`` (in ``group``), with ${} expanded and paths made absolute."""
+                   problems: list[Problem], shared: dict[Any, Any] | None = None) -> InstanceConfig:
+    """Process ``num`` of ``program`` (in ``group``), with ${} expanded and paths made absolute.
+
+    ``shared``: values seen already (:func:`~.tables.share`): instances that
+    expand to the same command, paths or environment hold one copy of it.
+    """
     where = f"program.{dotted(program.name)}"
 
     def report(key: str, message: str) -> None:
@@ -134,13 +139,14 @@ def build_instance(program: ProgramConfig, num: int, group: str, base: str, envi
                   for i, step in enumerate(steps))
 
     return InstanceConfig(
-        name=name, group=group, num=num, program=program,
-        command=tuple(x(arg, f"command[{i}]", required=i == 0)
-                      for i, arg in enumerate(program.command)),
-        environment=tuple((key, x(value, f"environment.{dotted(key)}", required=False))
-                          for key, value in program.environment),
-        directory=None if program.directory is None else absolute(
-            x(program.directory, "directory"), base),
-        stdout=output("stdout"), stderr=output("stderr"), ready=ready, stop_steps=steps,
-        alive=alive, env_files=files)
+        name=share(name, shared), group=share(group, shared), num=num, program=program,
+        command=share(tuple(x(arg, f"command[{i}]", required=i == 0)
+                            for i, arg in enumerate(program.command)), shared),
+        environment=share(tuple((key, x(value, f"environment.{dotted(key)}", required=False))
+                                for key, value in program.environment), shared),
+        directory=None if program.directory is None else share(absolute(
+            x(program.directory, "directory"), base), shared),
+        stdout=share(output("stdout"), shared), stderr=share(output("stderr"), shared),
+        ready=share(ready, shared), stop_steps=share(steps, shared), alive=share(alive, shared),
+        env_files=share(files, shared))
 

@@ -32,13 +32,19 @@ def load(path: str, environ: Mapping[str, str] | None = None) -> Config:
     data = read_toml(path, problems)
     if data is None:
         raise ConfigError(problems)
-    return parse(data, path, environ)
+    return parse(data, path, environ, consume=True)
 
 
 def parse(data: dict[str, Any], path: str | None, environ: Mapping[str, str] | None = None,
-          *, base_dir: str | None = None) -> Config:
+          *, base_dir: str | None = None, consume: bool = False) -> Config:
     """Check an already-parsed main file (``path`` names it in messages and, unless
-    ``base_dir`` is given, its folder anchors relative paths) and read its includes."""
+    ``base_dir`` is given, its folder anchors relative paths) and read its includes.
+
+    ``consume``: ``data`` is the caller's no longer; each program's table is
+    taken out of it once read, so that the parsed TOML is let go of as the
+    config is built rather than at the end (superd's memory stays the
+    config's, not the config's and the holes the TOML left around it).
+    """
     environ = os.environ if environ is None else environ
     path = os.path.abspath(path) if path else None
     base = os.path.abspath(base_dir or (os.path.dirname(path) if path else os.getcwd()))
@@ -53,7 +59,7 @@ def parse(data: dict[str, Any], path: str | None, environ: Mapping[str, str] | N
     # (file, folder its relative paths start from, its data)
     sources: list[tuple[str | None, str, dict[str, Any]]] = [(path, base, data)]
     for included_file in included_files(daemon.include, path):
-        included = read_toml(included_file, problems)
+        included = read_toml(included_file, problems)  # ours: always consumed
         if included is not None:
             check_top_level(included, ("program", "group", "socket"), included_file, problems)
             sources.append((included_file, os.path.dirname(included_file), included))
@@ -61,22 +67,25 @@ def parse(data: dict[str, Any], path: str | None, environ: Mapping[str, str] | N
     programs: dict[str, ProgramConfig] = {}
     defined_in: dict[str, str | None] = {}
     folders: dict[str, str] = {}
-    written: dict[str, dict[str, Any]] = {}   # the tables as written (which keys they set)
-    for file, folder, table in sources:
+    written: dict[str, tuple[str, ...]] = {}  # the group defaults the tables override: ("priority",) or ()
+    shared: dict[Any, Any] = {}   # one copy of each value programs repeat (tables.share)
+    for index, (file, folder, table) in enumerate(sources):
         program_tables = table.get("program")
         if not isinstance(program_tables, dict):
             continue
-        for name, program_table in program_tables.items():
+        mine = consume or index > 0
+        for name in list(program_tables):
+            program_table = program_tables.pop(name) if mine else program_tables[name]
             if name in defined_in:
                 problems.append(Problem(file, f"program.{dotted(name)}", "defined twice: in "
                                         f"{defined_in[name] or 'the main config'} and in {file}"))
                 continue
             defined_in[name] = file
             folders[name] = folder
-            program = read_program(name, program_table, file, problems, warnings)
+            program = read_program(name, program_table, file, problems, warnings, shared)
             if program is not None:
                 programs[name] = program
-                written[name] = program_table
+                written[name] = ("priority",) if "priority" in program_table else ()
 
     groups = read_groups(sources, programs, defined_in, problems)
     with_group_priority(programs, groups.values(), written)
@@ -86,7 +95,7 @@ def parse(data: dict[str, Any], path: str | None, environ: Mapping[str, str] | N
     http = read_http(data["http"], path, base, problems) if "http" in data else None
     check_program_sockets(programs.values(), sockets, problems)
     instances = [build_instance(program, num, group_of.get(program.name, program.name), folders[program.name],
-                                environ, problems)
+                                environ, problems, shared)
                  for program in sorted(programs.values(), key=lambda p: p.name)
                  for num in range(program.numprocs_start, program.numprocs_start + program.numprocs)]
     check_names(instances, groups.values(), problems)

@@ -7,6 +7,8 @@ nothing give a warning instead.
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import os
 import re
 from collections.abc import Mapping
@@ -26,6 +28,74 @@ NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 #: The longest program name: with "_9999" (numprocs) and "-stdout.log" its log
 #: file's name still fits a file system's 255 bytes.
 MAX_NAME = 200
+
+
+def share(value: Any, memo: dict[Any, Any] | None) -> Any:
+    """A copy of ``value`` made for the config, one for all the equal values
+    ``memo`` has seen: programs that say the same thing (a command, "null",
+    0.5) hold one copy of it between them.
+
+    A copy, not the value itself: the parsed TOML is let go of once the
+    config is built, and a string of it kept alive would keep the memory
+    around it from going back for reuse (superd would carry the holes of the
+    whole TOML document for as long as it runs).
+
+    Equal means of the same types all the way down (1, 1.0 and True are
+    three values; -0.0 is not 0.0): strings, numbers, tuples (named too),
+    frozensets of ints and dataclasses (ReadyCheck, StopStep) of such. Anything
+    else is returned as it is.
+    """
+    if memo is None:
+        return value
+    key = _identity(value)
+    if key is None:
+        return value
+    copy = memo.get(key)
+    if copy is None:
+        copy = memo[key] = _copy(value, memo)
+    return copy
+
+
+def _identity(value: Any) -> Any:
+    """A key equal only for values of the same types and value; None: not shared."""
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is float:
+        return (kind, value.hex())
+    if kind is int or kind is bool or value is None or isinstance(value, enum.Enum):
+        return (kind, value)
+    if kind is frozenset:
+        return (kind, value) if all(type(item) is int for item in value) else None
+    if isinstance(value, tuple):  # a tuple, or a named tuple (Dependency)
+        items = tuple(_identity(item) for item in value)
+        return None if any(item is None for item in items) else (kind, items)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        items = tuple(_identity(getattr(value, f.name)) for f in dataclasses.fields(value))
+        return None if any(item is None for item in items) else (kind, items)
+    return None
+
+
+def _copy(value: Any, memo: dict[Any, Any]) -> Any:
+    """A new object equal to ``value`` (its parts shared), where Python makes one."""
+    kind = type(value)
+    if kind is str:
+        return (value + "\0")[:-1]  # a new string (a slice of the whole would be the same one)
+    if kind is float:
+        return value * 1.0
+    if kind is int:
+        return value + 0  # small ints are one object anyway
+    if kind is frozenset:
+        return frozenset(list(value))
+    if kind is tuple:
+        return tuple(share(item, memo) for item in value)
+    if isinstance(value, tuple):
+        return kind._make(share(item, memo) for item in value)  # type: ignore[attr-defined]
+    if dataclasses.is_dataclass(value):
+        return dataclasses.replace(value, **{f.name: share(getattr(value, f.name), memo)
+                                             for f in dataclasses.fields(value) if f.init})
+    return value  # bool, None, an enum member: one object each
+
 
 #: Program keys accepted (for configurations written for supervisord) that change nothing.
 NO_EFFECT = {"killasgroup": "a stop always ends every process of the program (its group and descendants)"}
@@ -84,8 +154,12 @@ def read_daemon(table: dict[str, Any], base: str, file: str | None,
 
 
 def read_program(name: str, table: dict[str, Any], file: str | None,
-                 problems: list[Problem], warnings: list[Problem]) -> ProgramConfig | None:
-    """``[program.NAME]``, or None when it has problems; keys with no effect go to ``warnings``."""
+                 problems: list[Problem], warnings: list[Problem],
+                 shared: dict[Any, Any] | None = None) -> ProgramConfig | None:
+    """``[program.NAME]``, or None when it has problems; keys with no effect go to ``warnings``.
+
+    ``shared``: a memo of the values of the programs read so far (see :func:`share`).
+    """
     where = f"program.{dotted(name)}"
     if not isinstance(table, dict):
         problems.append(Problem(file, where, f"expected a table, got {show(table)}"))
@@ -118,4 +192,6 @@ def read_program(name: str, table: dict[str, Any], file: str | None,
         return None
     # With problems, the good keys still make a program, so that the checks
     # across programs (depends_on, ready) report in the same pass.
-    return ProgramConfig(name=name, source=file, **values)
+    if shared is not None:
+        values = {key: share(value, shared) for key, value in values.items()}
+    return ProgramConfig(name=share(name, shared), source=file, **values)

@@ -17,7 +17,7 @@ from .progress import ProgressSender
 from .. import __version__
 from ..config import ConfigError, parse_signal
 from ..core.errors import Failed, InvalidRequest, NoSuchName, Refused, ShuttingDown
-from ..daemon.commands import process_info
+from ..daemon.commands import process_infos
 
 #: Methods that only observe: when their peer hangs up they are cancelled.
 #: Everything else (start, stop, restart, ...) runs to its end regardless.
@@ -90,6 +90,13 @@ class Params:
             raise _invalid(f"'{key}' must be a number of seconds >= 0")
         return float(value)
 
+    def strings(self, key: str) -> Optional[list[str]]:
+        """A list of strings, or None when absent."""
+        value = self.params.get(key)
+        if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
+            raise _invalid(f"'{key}' must be a list of strings")
+        return value
+
     def string(self, key: str, default: Optional[str] = None) -> Optional[str]:
         value = self.params.get(key, default)
         if value is not None and not isinstance(value, str):
@@ -141,9 +148,13 @@ class Handlers:
         return names
 
     async def rpc_status(self, params: dict, writer) -> list[dict]:
-        names = Params(params, ("names",)).names(required=False)
+        # "fields": only these members of each process (unknown ones are
+        # ignored, for a client newer than superd); superctl's plain status
+        # asks for what it prints, which spares superd the cgroup reads.
+        p = Params(params, ("names", "fields"))
+        names, fields = p.names(required=False), p.strings("fields")
         processes = self.sv.resolve(names) if names else list(self.sv.processes.values())
-        return [process_info(p) for p in processes]
+        return process_infos(processes, fields)
 
     async def rpc_sockets(self, params: dict, writer) -> list[dict]:
         Params(params, ())
@@ -198,10 +209,10 @@ class Handlers:
         processes = self.sv.resolve(names)
         reached, behind = await self.commands.wait(processes, state, timeout)
         if not reached:
-            infos = [process_info(x) for x in behind]
+            infos = process_infos(behind)
             raise RpcError(protocol.NOT_IN_STATE,
                            f"not {state}: " + ", ".join(f"{i['name']} ({i['state']})" for i in infos), infos)
-        return [process_info(x) for x in processes]
+        return process_infos(processes)
 
     async def rpc_reload(self, params: dict, writer) -> dict:
         Params(params, ())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Callable, Iterable, Optional
+from typing import Callable, Collection, Iterable, Optional
 
 from ..core.errors import Failed, NoStdin, NotRunning, ShuttingDown
 from ..core.process import Process
@@ -20,35 +20,38 @@ from ..output import MAX_FOLLOWERS, MAX_TAIL_LINES, captured
 #: Told each step of a waiting start, stop or restart: (process, step).
 Progress = Callable[[Process, str], None]
 
+#: The members of a process as ``status`` shows it, in their order; the last
+#: ones only where the runtime tracks them.
+PROCESS_FIELDS = ("name", "group", "program", "state", "pid", "exitstatus", "since", "uptime", "restarts",
+                  "description", "ready", "ready_check", "status_text", "waiting_for", "sockets", "health",
+                  "stdin", "captured", "cgroup", "pids", "memory", "memory_source", "dropped")
+#: What the tracker reads from the process's cgroup and /proc: a few file reads a process.
+USAGE_FIELDS = frozenset({"cgroup", "pids", "memory", "memory_source"})
+
+
 def process_info(process: Process) -> dict:
     """A process as ``status`` shows it."""
     return process_infos([process])[0]
 
 
-def process_infos(processes: Iterable[Process]) -> list[dict]:
-    """Processes as ``status`` shows them: :func:`process_info` of each, with
-    what is read from the kernel for all of them read as cheaply as it can be
-    (``status`` of 10,000 programs reads 10,000 cgroups)."""
-    readers: dict[int, _KernelReads] = {}
-    infos = []
-    for process in processes:
-        runtime = process.runtime
-        reads = readers.get(id(runtime))
-        if reads is None:
-            reads = readers[id(runtime)] = _KernelReads(runtime)
-        infos.append(_info(process, reads))
-    return infos
+def process_infos(processes: Iterable[Process], fields: Optional[Collection[str]] = None) -> list[dict]:
+    """Processes as ``status`` shows them; with ``fields``, only those members
+    (names not in :data:`PROCESS_FIELDS` are ignored), and only what they
+    need is read: without "description" nor the usage fields nothing is read
+    from /proc or the cgroups, which is most of a status of many processes."""
+    if fields is None:
+        return [_info(p, True, True, True) for p in processes]
+    wanted = frozenset(fields)
+    usage, dropped, text = bool(wanted & USAGE_FIELDS), "dropped" in wanted, "description" in wanted
+    return [{key: value for key, value in _info(p, usage, dropped, text).items() if key in wanted}
+            for p in processes]
 
 
-def _info(process: Process, reads: "_KernelReads") -> dict:
+def _info(process: Process, usage: bool, dropped: bool, text: bool) -> dict:
     config = process.config
     program = config.program
     health = process.health
     uptime = process.uptime()
-    # What the process's cgroup knows: "cgroup", "pids", "memory" (bytes) and
-    # "memory_source" ("memory.current", or "rss" summed over its processes);
-    # all null without cgroup tracking. A few small file reads a process.
-    usage = reads.usage(process)
     info = {
         "name": process.name,
         "group": process.group,           # its [group.NAME], else its program's name
@@ -59,7 +62,7 @@ def _info(process: Process, reads: "_KernelReads") -> dict:
         "since": round(process.since, 3),
         "uptime": None if uptime is None else round(uptime, 3),
         "restarts": process.restarts,
-        "description": description(process),
+        "description": description(process) if text else None,
         # Readiness: true once running and its check passed (always, without one);
         # "ready_check" is how it is checked, "status_text" its last sd_notify STATUS=.
         "ready": process.ready,
@@ -72,12 +75,19 @@ def _info(process: Process, reads: "_KernelReads") -> dict:
         "stdin": program.stdin,  # superd holds a pipe as its stdin (superctl fg)
         "captured": list(captured(config)),  # the streams tail reads, a merged pair once
     }
-    if usage is not None:
-        info.update(usage)
+    # What the process's cgroup knows: "cgroup", "pids", "memory" (bytes) and
+    # "memory_source" ("memory.current", or "rss" summed over its processes);
+    # all null without cgroup tracking. A few small file reads a process.
+    if usage:
+        usage_of = getattr(process.runtime, "usage", None)
+        if usage_of is not None:
+            info.update(usage_of(process))
     # What the log files or the console lost of its output since its streams
     # were made: {"stdout": {"bytes": n, "lines": m}, "stderr": {...}}.
-    if reads.dropped is not None:
-        info["dropped"] = reads.dropped(process)
+    if dropped:
+        dropped_of = getattr(process.runtime, "dropped", None)
+        if dropped_of is not None:
+            info["dropped"] = dropped_of(process)
     return info
 
 
@@ -86,113 +96,27 @@ def description(process: Process) -> str:
     (``superctl signal STOP``, SIGTSTP) holds it stopped: it is still RUNNING
     to superd, but does nothing until SIGCONT."""
     text = process.description()
-    if process.pid is not None and process.active:
-        if _stopped(_read_once(f"/proc/{process.pid}/stat")):
-            text += f", paused (stopped by a signal; superctl signal CONT {process.name} resumes it)"
+    if process.pid is not None and process.active and _stopped(process.pid):
+        text += f", paused (stopped by a signal; superctl signal CONT {process.name} resumes it)"
     return text
 
 
-# -- what status reads of the kernel --------------------------------------------
-#
-# A status of every process reads, for each one, its cgroup's pids and memory
-# and its leader's /proc/PID/stat (is it paused?). Done through a Python file
-# object or a read loop, that is five to eight system calls a process and
-# most of a status of many processes; here the one-record /proc files take a
-# single read. (/proc/PID/stat's own resident set size is not used for the
-# memory: the kernel gives it there from approximate per-CPU counters, and
-# statm's exact sum is what the tracker reports.)
-
-_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
-_O_READ = os.O_RDONLY | os.O_CLOEXEC
-
-
-def _read_all(path: str) -> bytes:
-    """A whole kernel-made file (a seq_file read may stop at a page: read to EOF)."""
-    fd = os.open(path, _O_READ)
+def _stopped(pid: int) -> bool:
+    """Whether ``pid`` is stopped by a job-control signal: state "T" in
+    /proc/PID/stat ("t", a tracer's stop, is not a pause). What
+    :func:`procfs.stopped` tells, in one raw read instead of a Python file
+    object's (a status of every process reads it for each: this halves it)."""
     try:
-        data = os.read(fd, 65536)
-        if not data:
-            return data
-        chunks = [data]
-        while True:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        data = os.read(fd, 4096)  # one record, made whole at the first read, well under 4 KiB
+    except OSError:
+        return False
     finally:
         os.close(fd)
-
-
-def _read_once(path: str) -> Optional[bytes]:
-    """A one-record /proc file (stat, statm: made whole at the first read, well
-    under 4 KiB) in one read; None when it cannot be read (the process is gone)."""
-    try:
-        fd = os.open(path, _O_READ)
-    except OSError:
-        return None
-    try:
-        return os.read(fd, 4096)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
-def _stopped(stat: Optional[bytes]) -> bool:
-    """State "T" in /proc/PID/stat: stopped by a job-control signal ("t", a
-    tracer's stop, is not a pause); what :func:`procfs.stopped` tells."""
-    return stat is not None and stat[stat.rfind(b")") + 2:][:1] == b"T"
-
-
-def _statm_rss(pid: int) -> int:
-    """Resident bytes from /proc/PID/statm, as :func:`cgroups.memory` sums them."""
-    data = _read_once(f"/proc/{pid}/statm")
-    if data is None:
-        return 0
-    try:
-        return int(data.split()[1]) * _PAGE_SIZE
-    except (IndexError, ValueError):
-        return 0
-
-
-class _KernelReads:
-    """One status call's reads for the processes of one runtime: the
-    runtime's ``usage`` (what its tracker reports), read here directly from
-    the run's cgroup where the tracker is a cgroup one, with the same result."""
-
-    __slots__ = ("usage_of", "dropped", "runs", "memory_current")
-
-    def __init__(self, runtime) -> None:
-        self.usage_of = getattr(runtime, "usage", None)
-        self.dropped = getattr(runtime, "dropped", None)
-        tracker = getattr(runtime, "tracker", None)
-        runs = getattr(runtime, "runs", None)
-        self.runs = None
-        self.memory_current = False
-        if self.usage_of is not None and getattr(tracker, "mode", None) == "cgroup" and isinstance(runs, dict):
-            tracker.settle()  # superd back in its own cgroup, never counted in a run's (as usage() does)
-            self.runs = runs
-            self.memory_current = "memory" in tracker.controllers
-
-    def usage(self, process: Process) -> Optional[dict]:
-        run = None if self.runs is None else self.runs.get(process.name)
-        path = None if run is None else run.cgroup
-        if path is None:
-            return None if self.usage_of is None else self.usage_of(process)
-        # The instance's cgroup (what the tracker's usage() reads: a run's
-        # cgroup is its instance's, kept until a reload forgets both).
-        try:
-            pids = [int(line) for line in _read_all(path + "/cgroup.procs").split()]
-        except (OSError, ValueError):
-            pids = []
-        if self.memory_current:
-            try:
-                return {"cgroup": path, "pids": len(pids), "memory": int(_read_all(path + "/memory.current")),
-                        "memory_source": "memory.current"}
-            except (OSError, ValueError):
-                pass
-        return {"cgroup": path, "pids": len(pids), "memory": sum(_statm_rss(pid) for pid in pids),
-                "memory_source": "rss"}
+    return data[data.rfind(b")") + 2:][:1] == b"T"
 
 
 def result(process: Process, ok: bool, message: str) -> dict:

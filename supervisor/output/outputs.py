@@ -14,6 +14,11 @@ reload changes them), shares sinks between streams, hands out a
   superd no pipe and no descriptor (and ``tail`` has nothing to show);
 * ``inherit``: superd's own stdout/stderr, written by the program itself.
 
+A ``null`` or ``inherit`` stream costs superd no memory either: it has no
+:class:`~supervisor.output.streams.Stream` (:meth:`Outputs.stream` makes a
+throwaway one, with no path, for who asks), processes with nothing captured
+share one :class:`ProcessOutput`, and their spawns one pipe-less capture.
+
 A log file is opened at its first line, not at the spawn: a program that never
 writes costs no descriptor and no file creation, and starting many programs
 does not wait for the file system.
@@ -34,6 +39,11 @@ from .logfile import LogFile
 from .sinks import ConsoleSink, NullSink
 from .streams import Stream
 
+#: The sink of every ``null`` and ``inherit`` stream: it takes nothing and keeps nothing.
+NULL_SINK = NullSink()
+#: Where a stream is not read by superd (no pipe, no Stream until asked for).
+UNCAPTURED = ("null", "inherit")
+
 #: ANSI colours for console prefixes, one per instance in turn.
 COLOURS = (36, 33, 32, 35, 34, 91, 96, 93, 92, 95, 94)
 
@@ -53,20 +63,31 @@ def captured(instance: InstanceConfig) -> tuple[str, ...]:
 
 
 class ProcessOutput:
-    """A process's streams for one set of output settings."""
+    """A process's streams for one set of output settings.
 
-    __slots__ = ("key", "streams")
+    ``stdout`` and ``stderr`` are the same stream when ``merged``; a stream
+    superd does not capture (``null``, ``inherit``) is None, unless a
+    ``tail -f`` reader moved to it when a reload changed the settings.
+    """
 
-    def __init__(self, key: tuple, streams: dict[str, Stream]) -> None:
+    __slots__ = ("key", "stdout", "stderr", "merged")
+
+    def __init__(self, key: tuple, stdout: Optional[Stream], stderr: Optional[Stream], merged: bool) -> None:
         self.key = key
-        self.streams = streams
+        self.stdout = stdout
+        self.stderr = stdout if merged else stderr
+        self.merged = merged
 
-    @property
-    def merged(self) -> bool:
-        return self.streams["stdout"] is self.streams["stderr"]
+    def get(self, which: str) -> Optional[Stream]:
+        return self.stdout if which == "stdout" or self.merged else self.stderr
+
+    def pairs(self) -> list[tuple[str, Optional[Stream]]]:
+        """(which, stream) of each distinct stream: "stdout" only when merged."""
+        return [("stdout", self.stdout)] if self.merged else [("stdout", self.stdout), ("stderr", self.stderr)]
 
     def unique(self) -> list[Stream]:
-        return list({id(s): s for s in self.streams.values()}.values())
+        """The distinct streams made so far."""
+        return [stream for _, stream in self.pairs() if stream is not None]
 
 
 class Outputs:
@@ -81,6 +102,11 @@ class Outputs:
         self.loop: Optional[asyncio.AbstractEventLoop] = None
         self.width = 0  # console prefixes pad names to this
         self._outputs: dict[str, ProcessOutput] = {}
+        self._keys: dict[tuple, tuple] = {}  # one copy of each distinct settings key
+        # Processes none of whose streams superd captures share one output per key
+        # (until a stream of one is asked for: it then gets its own, see _stream_of).
+        self._shared: dict[tuple, ProcessOutput] = {}
+        self._uncaptured: dict[tuple, Capture] = {}  # the pipe-less captures, shared
         self._consoles: dict[int, ConsoleSink] = {}
         self._files: dict[str, LogFile] = {}
         self._colours: dict[str, int] = {}
@@ -103,6 +129,9 @@ class Outputs:
                 sink.loop = loop
         for name in [n for n in self._outputs if n not in names]:
             self._retire(self._outputs.pop(name))
+        self._keys = {output.key: output.key for output in self._outputs.values()}
+        self._shared = {output.key: output for output in self._outputs.values()
+                        if self._shared.get(output.key) is output}
 
     # -- building
 
@@ -118,35 +147,70 @@ class Outputs:
         current = self._outputs.get(instance.name)
         if current is not None and current.key == key:
             return current
-        fresh = self._build(instance, logs_dir, key)
+        self._outputs[instance.name] = self._build(instance, logs_dir, self._keys.setdefault(key, key))
         if current is not None:
-            for which, stream in current.streams.items():
+            for which, stream in current.pairs():
                 # tail -f readers go on with the new stream of the same name
-                for follower in list(stream.followers):
-                    follower.move_to(fresh.streams[which])
+                for follower in list(stream.followers if stream is not None else ()):
+                    follower.move_to(self._stream_of(self._outputs[instance.name], instance, which, logs_dir,
+                                                     keep=True))
             self._retire(current)
-        self._outputs[instance.name] = fresh
-        return fresh
+        return self._outputs[instance.name]  # the new one (its own, if a follower moved to it)
 
     def _build(self, instance: InstanceConfig, logs_dir: str, key: tuple) -> ProcessOutput:
         program = instance.program
+        together = merged(instance)
+        stdout = self._make(instance, "stdout", instance.stdout, logs_dir,
+                            program.stdout_maxbytes, program.stdout_backups)
+        stderr = None if together else self._make(instance, "stderr", instance.stderr, logs_dir,
+                                                  program.stderr_maxbytes, program.stderr_backups)
+        if stdout is None and stderr is None:  # nothing captured: nothing of its own
+            shared = self._shared.get(key)
+            if shared is None:
+                shared = self._shared[key] = ProcessOutput(key, None, None, together)
+            return shared
+        return ProcessOutput(key, stdout, stderr, together)
 
-        def make(which: str, target: str, maxbytes: int, backups: int) -> Stream:
-            if target == "console":
-                return Stream(instance.name, which, self._console(1 if which == "stdout" else 2),
-                              console=True, ring=True)
-            if target in ("null", "inherit"):  # never written to: no pipe (see capture)
-                return Stream(instance.name, which, NullSink())
-            auto = target == "auto"
-            path = os.path.join(logs_dir, f"{instance.name}-{which}.log") if auto else target
-            return Stream(instance.name, which, self._file(path, maxbytes, backups, auto), path=path)
+    def _make(self, instance: InstanceConfig, which: str, target: str, logs_dir: str, maxbytes: int,
+              backups: int, *, uncaptured: bool = False) -> Optional[Stream]:
+        """A new stream; None for one superd does not capture, unless ``uncaptured``."""
+        if target == "console":
+            return Stream(instance.name, which, self._console(1 if which == "stdout" else 2),
+                          console=True, ring=True)
+        if target in UNCAPTURED:  # never written to: no pipe (see capture), nothing kept
+            return Stream(instance.name, which, NULL_SINK) if uncaptured else None
+        auto = target == "auto"
+        path = os.path.join(logs_dir, f"{instance.name}-{which}.log") if auto else target
+        return Stream(instance.name, which, self._file(path, maxbytes, backups, auto), path=path)
 
-        stdout = make("stdout", instance.stdout, program.stdout_maxbytes, program.stdout_backups)
-        if merged(instance):
-            stderr = stdout
-        else:
-            stderr = make("stderr", instance.stderr, program.stderr_maxbytes, program.stderr_backups)
-        return ProcessOutput(key, {"stdout": stdout, "stderr": stderr})
+    def _stream_of(self, output: ProcessOutput, instance: InstanceConfig, which: str, logs_dir: str, *,
+                   keep: bool = False) -> Stream:
+        """``output``'s stream ``which`` (``output`` is the process's current one).
+
+        One superd does not capture is made now: nothing is ever written to it
+        and ``tail`` refuses it, so it is kept only when ``keep`` (a ``tail -f``
+        reader moves to it after a reload, and is told when the process goes).
+        """
+        stream = output.get(which)
+        if stream is None:
+            if keep and self._shared.get(output.key) is output:  # the process gets an output of its own
+                output = self._outputs[instance.name] = ProcessOutput(output.key, None, None, output.merged)
+            if output.merged or which == "stdout":
+                which, target = "stdout", instance.stdout
+            else:
+                target = instance.stderr
+            program = instance.program
+            stream = self._make(instance, which, target, logs_dir, getattr(program, f"{which}_maxbytes"),
+                                getattr(program, f"{which}_backups"), uncaptured=True)
+            if not keep:
+                return stream  # type: ignore[return-value]
+            if which == "stdout":
+                output.stdout = stream
+                if output.merged:
+                    output.stderr = stream
+            else:
+                output.stderr = stream
+        return stream  # type: ignore[return-value]
 
     def _console(self, fd: int) -> ConsoleSink:
         sink = self._consoles.get(fd)
@@ -202,16 +266,19 @@ class Outputs:
     def capture(self, instance: InstanceConfig, logs_dir: str) -> Capture:
         """Pipes for a process about to be spawned (Popen gets ``.stdout``/``.stderr``)."""
         output = self.output_of(instance, logs_dir)
+        if instance.stdout in UNCAPTURED and (output.merged or instance.stderr in UNCAPTURED):
+            return self._pipeless(instance, output.merged)
         capture = Capture(self.loop)
         stamp = instance.program.log_timestamps
         stamp = self.timestamps if stamp is None else stamp
         try:
             # "inherit": no pipe, superd's own stdout/stderr (capture.stdout stays None);
             # "null": no pipe either, the child writes to /dev/null.
-            stdout = output.streams["stdout"]
             if instance.stdout == "null":
                 capture.stdout = subprocess.DEVNULL
             elif instance.stdout != "inherit":
+                stdout = output.stdout
+                assert stdout is not None
                 self._prepare(stdout, stamp)
                 capture.stdout = capture.pipe(stdout)
             if output.merged:
@@ -219,12 +286,26 @@ class Outputs:
             elif instance.stderr == "null":
                 capture.stderr = subprocess.DEVNULL
             elif instance.stderr != "inherit":
-                stderr = output.streams["stderr"]
+                stderr = output.stderr
+                assert stderr is not None
                 self._prepare(stderr, stamp)
                 capture.stderr = capture.pipe(stderr)
         except OSError:
             capture.abort()
             raise
+        return capture
+
+    def _pipeless(self, instance: InstanceConfig, together: bool) -> Capture:
+        """The capture of a spawn with no pipe at all: nothing in it changes, so
+        every such spawn with the same settings shares one."""
+        def target(setting: str) -> Optional[int]:
+            return subprocess.DEVNULL if setting == "null" else None  # None: superd's own (inherit)
+
+        key = (target(instance.stdout), subprocess.STDOUT if together else target(instance.stderr))
+        capture = self._uncaptured.get(key)
+        if capture is None:
+            capture = self._uncaptured[key] = Capture(None)
+            capture.stdout, capture.stderr = key
         return capture
 
     def _prepare(self, stream: Stream, stamp: bool) -> None:
@@ -236,7 +317,7 @@ class Outputs:
     # -- tail
 
     def stream(self, instance: InstanceConfig, which: str, logs_dir: str) -> Stream:
-        return self.output_of(instance, logs_dir).streams[which]
+        return self._stream_of(self.output_of(instance, logs_dir), instance, which, logs_dir)
 
     def clear(self, instance: InstanceConfig, logs_dir: str) -> None:
         """Empty the process's log files and forget its output for ``tail``. Raises OSError."""
@@ -294,8 +375,9 @@ class Outputs:
         reload that changed the process's output settings.
         """
         return {
-            name: {s.which: {"dropped_bytes": s.dropped_bytes, "dropped_lines": s.dropped_lines}
-                   for s in output.unique()}
+            name: {which: {"dropped_bytes": 0 if s is None else s.dropped_bytes,
+                           "dropped_lines": 0 if s is None else s.dropped_lines}
+                   for which, s in output.pairs()}
             for name, output in self._outputs.items()
         }
 
@@ -305,7 +387,8 @@ class Outputs:
         output = self._outputs.get(name)
         if output is None:
             return {"stdout": {"bytes": 0, "lines": 0}, "stderr": {"bytes": 0, "lines": 0}}
-        return {s.which: {"bytes": s.dropped_bytes, "lines": s.dropped_lines} for s in output.unique()}
+        return {which: {"bytes": 0 if s is None else s.dropped_bytes, "lines": 0 if s is None else s.dropped_lines}
+                for which, s in output.pairs()}
 
     def close(self) -> None:
         for task in list(self._follow_tasks):

@@ -49,8 +49,10 @@ class Sink:
         self.blocking = True
         self.regular = False
         self._sock: Optional[socket.socket] = None
-        self._pending = bytearray()
-        self._waiters: list[Callable[[], None]] = []
+        # What the descriptor has yet to take, and who waits for it to drain:
+        # empty and shared until needed (a sink per program stream lives long).
+        self._pending: bytes | bytearray = b""
+        self._waiters: list[Callable[[], None]] | tuple = ()
         self._watching: Optional[int] = None
         self.loop = None  # the event loop, for add_writer; set by the owner
         self.written = 0
@@ -103,7 +105,7 @@ class Sink:
         self.written += n
         if n >= len(data):
             return True
-        self._pending += memoryview(data)[n:]
+        self._pending = bytearray(memoryview(data)[n:])  # it was empty
         self._watch()
         return False
 
@@ -138,7 +140,9 @@ class Sink:
         if not self._pending:
             callback()
         else:
-            self._waiters.append(callback)
+            if not self._waiters:
+                self._waiters = []
+            self._waiters.append(callback)  # type: ignore[union-attr]
 
     def _watch(self) -> None:
         if self._watching is None and self.loop is not None and self.fd is not None:
@@ -167,23 +171,24 @@ class Sink:
             return
         except OSError as exc:
             pending = len(self._pending)
-            self._pending.clear()
+            self._pending = b""
             self._failed(exc, pending)
             self._drained()
             return
         self.written += n
-        del self._pending[:n]
+        del self._pending[:n]  # type: ignore[union-attr]
         if not self._pending:
+            self._pending = b""
             self._drained()
 
     def _drop_pending(self) -> None:
         self.dropped += len(self._pending)
-        self._pending.clear()
+        self._pending = b""
         self._drained()
 
     def _drained(self) -> None:
         self._unwatch()
-        waiters, self._waiters = self._waiters, []
+        waiters, self._waiters = self._waiters, ()
         for callback in waiters:
             callback()
 

@@ -23,6 +23,9 @@ MAX_LINE = 64 << 10
 RING_BYTES = 128 << 10
 #: Most lines ``tail`` answers with.
 MAX_TAIL_LINES = 100_000
+#: The followers of a stream nobody follows: one shared empty set, not one
+#: per stream (a stream lives as long as its process's settings).
+NO_FOLLOWERS: frozenset = frozenset()
 
 
 class Listener(Protocol):
@@ -52,7 +55,7 @@ class Stream:
         self.ring: Optional[bytearray] = bytearray() if ring else None
         self.ring_size = 0  # bytes in the ring (at most RING_BYTES)
         self.ring_pos = 0   # once full: where the next byte goes (the oldest is there)
-        self.followers: set[Listener] = set()
+        self.followers: "set[Listener] | frozenset[Listener]" = NO_FOLLOWERS  # a set of its own once followed
         self.backlog: Optional[Backlog] = None  # while followed: their shared recent output
         self.readers = 0
         self.retired = False
@@ -100,14 +103,19 @@ class Stream:
 
     def follow(self, follower: Listener) -> Backlog:
         """``follower`` gets the lines from now on: the backlog it reads them from."""
-        self.followers.add(follower)
+        if self.followers is NO_FOLLOWERS:
+            self.followers = set()
+        self.followers.add(follower)  # type: ignore[union-attr]
         if self.backlog is None:
             self.backlog = Backlog()
         return self.backlog
 
     def unfollow(self, follower: Listener) -> None:
-        self.followers.discard(follower)
-        if not self.followers:
+        followers = self.followers
+        if follower in followers:
+            followers.remove(follower)  # type: ignore[union-attr]
+        if not followers:
+            self.followers = NO_FOLLOWERS
             self.backlog = None
 
     def _lost(self, nbytes: int, written: list) -> None:

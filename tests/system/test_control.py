@@ -186,6 +186,25 @@ def test_status_json_fields(basic):
     assert web2["exitstatus"] == -9 and web2["restarts"] == 1
 
 
+def test_status_fields_give_those_members_only(basic):
+    from supervisor.cli.render import STATUS_FIELDS
+    from supervisor.client import InvalidParams
+
+    whole = basic.status()
+    with basic.client() as client:
+        some = client.call("status", fields=["state", "name", "pids", "no_such_member"])
+        assert {p["name"]: p for p in some} == {
+            name: {k: p[k] for k in ("name", "state", "pids") if k in p} for name, p in whole.items()}
+        assert all(list(p)[:2] == ["name", "state"] for p in some)  # the usual order
+        printed = client.call("status", names=["sleeper", "idle"], fields=list(STATUS_FIELDS))
+        assert [list(p) for p in printed] == [list(STATUS_FIELDS)] * 2
+        assert re.fullmatch(rf"pid {whole['sleeper']['pid']}, uptime \d+:\d\d:\d\d", printed[0]["description"])
+        assert printed[1]["description"] == whole["idle"]["description"]
+        for bad in ("state", [1], {"state": True}):
+            with pytest.raises(InvalidParams, match="'fields' must be a list of strings"):
+                client.call("status", fields=bad)
+
+
 def test_unknown_name_exits_4_everywhere(basic):
     for args in (["status", "nope"], ["start", "nope"], ["stop", "nope"], ["restart", "nope"],
                  ["signal", "HUP", "nope"], ["pid", "nope"], ["wait", "nope"], ["status", "sleeper", "nope"],

@@ -37,7 +37,10 @@ from supervisor.client import (
     Unreachable,
 )
 
+from supervisor.cli.render import STATUS_FIELDS, status_lines
+
 from tests.fake_superd import CLOSE, HANDLED, NAMES, PROCS, config_file, follow_handler
+from tests.fake_superd import RpcError as FakeRpcError
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -356,7 +359,46 @@ def test_status_running_only_exits_0(server, env):
     r = superctl("-s", server.path, "status", "web")
     assert r.exit_code == 0
     assert r.stdout == "web   RUNNING    pid 123, uptime 0:01:02\n"
+    # Only the members the lines are made of: superd then reads no cgroups.
+    assert server.last("status")["params"] == {"names": ["web"], "fields": list(STATUS_FIELDS)}
+
+
+def test_status_json_asks_for_every_member(server, env):
+    superctl("-s", server.path, "status", "--json", "web")
     assert server.last("status")["params"] == {"names": ["web"]}
+
+
+def test_status_from_a_superd_without_fields_asks_again(server, env):
+    # An older superd refuses the "fields" param: superctl asks for everything.
+    def old_status(params, conn):
+        if "fields" in params:
+            raise FakeRpcError(protocol.INVALID_PARAMS, "unknown param(s): fields; expected: names")
+        return [p for p in PROCS if p["name"] == "web"]
+
+    server.on("status", old_status)
+    r = superctl("-s", server.path, "status", "web")
+    assert (r.exit_code, r.stdout, r.stderr) == (0, "web   RUNNING    pid 123, uptime 0:01:02\n", "")
+    assert [r["params"] for r in server.requests if r["method"] == "status"] == [
+        {"names": ["web"], "fields": list(STATUS_FIELDS)}, {"names": ["web"]}]
+
+
+def test_status_refused_names_are_still_a_usage_error(server, env):
+    server.on("status", error=(protocol.INVALID_PARAMS, "'names' must be a non-empty list of non-empty strings"))
+    r = superctl("-s", server.path, "status", "web")
+    assert r.exit_code == 2
+    assert r.stderr == "superctl: 'names' must be a non-empty list of non-empty strings\n"
+
+
+def test_status_lines_read_only_the_fields_asked_for():
+    # What plain status prints must not change when superd sends only STATUS_FIELDS.
+    procs = PROCS + [{"name": "nginx", "group": "site", "program": "nginx", "state": "running", "pid": 7,
+                      "uptime": 3.0, "description": "pid 7, uptime 0:00:03", "status_text": "ok",
+                      "cgroup": "/x", "pids": 1, "memory": 5, "ready": True},
+                     {"name": "bare", "state": "exited", "exitstatus": -9}]
+    trimmed = [{k: v for k, v in p.items() if k in STATUS_FIELDS} for p in procs]
+    assert status_lines(trimmed) == status_lines(procs)
+    assert status_lines(procs)[-2:] == ["site:nginx   RUNNING    pid 7, uptime 0:00:03; status: ok",
+                                        "bare         EXITED     killed by signal 9"]
 
 
 def test_status_json(server, env):
