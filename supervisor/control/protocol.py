@@ -48,7 +48,7 @@ EXIT_FOR_ERROR = {
 METHODS = (
     "version",   # {}                                   -> {version, pid, python}
     "state",     # {}                                   -> {state, pid, since, config}
-    "status",    # {names?: [str]}                      -> [process]
+    "status",    # {names?: [str], fields?: [str]}       -> [process] (only those members; unknown ones ignored)
     "start",     # {names: [str], wait?: bool, timeout?: float, progress?: float} -> [result]
     "stop",      # {names: [str], wait?: bool, timeout?: float, progress?: float} -> [result]
     "restart",   # {names: [str], wait?: bool, timeout?: float, rolling?: bool, progress?: float} -> [result]
