@@ -14,12 +14,9 @@ snapshot or two, where a snapshot per turn would write N²/50 records.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 from . import runstate
-
-if TYPE_CHECKING:
-    from .supervisor import Supervisor
 
 #: Journal lines before a snapshot, at the least.
 COMPACT_AFTER = 64
