@@ -24,7 +24,7 @@ import pwd
 import socket
 import stat
 from dataclasses import dataclass, field
-from typing import Iterable, Optional
+from typing import Iterable
 
 from ..config import Config, ConfigError, Problem, SocketConfig
 from ..config.problems import dotted

@@ -16,119 +16,28 @@ or double-forked. A stop is over when nothing of the run is left.
   exit needs to know, never while idle.
 
 Both give every spawn ``SUPERD_RUN_ID={superd pid}.{spawn number}.{instance}``.
+The base (:class:`Run`, :class:`Tracker`) is in :mod:`.runs`, the cgroup
+mode in :mod:`.cgroup_tracking`; this module holds the fallback and picks
+the mode.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import re
 import signal
-from dataclasses import dataclass
-from typing import Callable, Iterator, Optional
+from typing import Optional
 
 from . import cgroups
-from .kill import group_alive, send, send_group, wait_blocking
+from .cgroup_tracking import CgroupTracker
+from .kill import group_alive, send, send_group
 from .procfs import RUN_ID, descendants, pgid_of, run_token, start_time
+from .runs import Run, Tracker
+
+__all__ = ["RUN_ID", "CgroupTracker", "Run", "Tracker", "TreeTracker", "choose", "describe",
+           "run_token", "start_time"]
 
 log = logging.getLogger("superd")
-
-#: The environment variable that marks every process of a run.
-@dataclass(slots=True)
-class Run:
-    """One spawn of an instance."""
-
-    name: str
-    token: str
-    cgroup: Optional[str] = None
-    pid: Optional[int] = None
-    pgid: Optional[int] = None
-    start: Optional[int] = None   # the leader's start time, in clock ticks since boot
-    reaped: bool = False          # the leader's exit status is collected: its pid means nothing now
-
-    def record(self) -> dict:
-        if self.start is None and self.pid is not None and not self.reaped:
-            # Read for the state file, not at the spawn: /proc/PID/stat of a
-            # child that is still exec'ing is slow to read.
-            self.start = start_time(self.pid, zombie=True)
-        return {"name": self.name, "pid": self.pid, "start": self.start, "pgid": self.pgid,
-                "cgroup": self.cgroup, "token": self.token}
-
-
-class Tracker:
-    """What both modes offer the supervisor."""
-
-    mode = ""
-    #: True when :attr:`on_change` is called as soon as a run may have emptied,
-    #: so that nobody needs to poll.
-    watched = False
-
-    def __init__(self) -> None:
-        self._spawns = 0
-        self.on_change: Callable[[str], None] = lambda name: None
-        self.description = ""
-
-    def new_run(self, name: str) -> Run:
-        self._spawns += 1
-        return Run(name, f"{os.getpid()}.{self._spawns}.{name}")
-
-    @contextlib.contextmanager
-    def spawning(self, run: Run) -> Iterator[None]:
-        """Around the fork of the run's leader."""
-        yield
-
-    @contextlib.contextmanager
-    def batch(self) -> Iterator[None]:
-        """Around a run of spawns with nothing else in between (a start-up slice)."""
-        yield
-
-    def settle(self) -> None:
-        """Before superd forks anything that is not a run's leader (a probe, a hook)."""
-
-    def limited(self, run: Run) -> None:
-        """The run's cgroup has limits (memory_max, cpu_max, pids_max)."""
-
-    def started(self, run: Run, pid: int) -> None:
-        run.pid = run.pgid = pid  # its start time: when the state file first records it
-
-    def alive(self, run: Run) -> bool:
-        raise NotImplementedError
-
-    def signal_rest(self, run: Run, sig: int, group_done: bool) -> None:
-        raise NotImplementedError
-
-    def kill(self, run: Run) -> None:
-        raise NotImplementedError
-
-    def kill_everything(self) -> None:
-        pass
-
-    def member(self, run: Run, pid: int) -> Optional[bool]:
-        """Is ``pid`` part of the run? None when that cannot be told (it is gone).
-
-        By its run token, which the run's processes inherit (also once orphaned)."""
-        if pid == run.pid:
-            return True
-        if start_time(pid, zombie=True) is None:
-            return None
-        return run_token(pid) == run.token
-
-    def usage(self, name: str) -> dict:
-        return {"cgroup": None, "pids": None, "memory": None, "memory_source": None}
-
-    def forget(self, name: str) -> None:
-        """The instance is gone from the config (its runs are over)."""
-
-    def empty(self) -> bool:
-        """Nothing of any run is left (for the end of a shutdown)."""
-        return True
-
-    def close(self) -> None:
-        pass
-
-    def state(self) -> dict:
-        return {"mode": self.mode, "cgroup_root": None}
 
 
 class TreeTracker(Tracker):
@@ -189,228 +98,6 @@ class TreeTracker(Tracker):
         send_group(run.pgid, signal.SIGKILL)
         for pid, _ in self._members(run):
             send(pid, signal.SIGKILL)
-
-
-class CgroupTracker(Tracker):
-    """One cgroup v2 per instance, below ``{own}/superd-{pid}``."""
-
-    mode = "cgroup"
-
-    def __init__(self, own: str, loop=None) -> None:
-        super().__init__()
-        self.home = own  # superd's own cgroup
-        _sweep(own)
-        self.root = self._make_root(own)
-        self.controllers = cgroups.enable_controllers(self.root)
-        self.description = f"cgroup v2 at {self.root}"
-        self._names: dict[str, str] = {}      # cgroup -> instance
-        self._paths: dict[str, str] = {}      # instance -> cgroup
-        self._away: Optional[str] = None      # the run's cgroup superd is in, between spawns
-        self._batching = False
-        self._limited: set[str] = set()       # cgroups with limits: superd leaves them at once
-        self.loop = loop
-        self.watcher: Optional[cgroups.Watcher] = None
-        if loop is not None:
-            try:
-                self.watcher = cgroups.Watcher(self._changed)
-                loop.add_reader(self.watcher.fileno(), self.watcher.read)
-                self.watched = True
-            except OSError as exc:
-                log.warning("cannot watch cgroups with inotify (%s): polling them while they stop", exc)
-                self.watcher = None
-
-    @staticmethod
-    def _make_root(own: str) -> str:
-        base = os.path.join(own, f"superd-{os.getpid()}")
-        candidate, n = base, 0
-        while True:
-            try:
-                os.mkdir(candidate)
-                return candidate
-            except FileExistsError:
-                # Named after our pid: a superd with this pid is gone (another
-                # pid namespace may have one alive, so never touch a populated one).
-                if not cgroups.populated(candidate) and cgroups.remove(candidate):
-                    continue
-                n += 1
-                candidate = f"{base}-{n}"
-            except OSError as exc:
-                raise cgroups.Unusable(f"cannot create {candidate}: {exc.strerror}") from None
-
-    def _changed(self, cgroup: str) -> None:
-        name = self._names.get(cgroup)
-        if name is not None:
-            self.on_change(name)
-
-    def cgroup(self, name: str) -> str:
-        path = self._paths.get(name)
-        if path is None:
-            path = os.path.join(self.root, cgroups.name_for(name))
-            cgroups.make(path)
-            self._paths[name] = path
-            self._names[path] = name
-            if self.watcher is not None:
-                try:
-                    self.watcher.add(path)
-                except OSError as exc:
-                    log.warning("cannot watch %s (%s): polling it while it stops", path, exc)
-                    self.watched = False
-        elif not os.path.isdir(path):
-            cgroups.make(path)  # someone removed it behind our back
-            if self.watcher is not None:
-                self.watcher.discard(path)
-                try:
-                    self.watcher.add(path)
-                except OSError:
-                    self.watched = False
-        return path
-
-    def new_run(self, name: str) -> Run:
-        run = super().new_run(name)
-        run.cgroup = self.cgroup(name)
-        return run
-
-    @contextlib.contextmanager
-    def spawning(self, run: Run) -> Iterator[None]:
-        """superd steps into the run's cgroup for the fork: the child is born
-        there, before it runs a single instruction of its own, and Popen keeps
-        its fast vfork path (a preexec step in the child would cost a full
-        fork: about 20 times as much). Raises OSError when superd cannot.
-
-        Within a :meth:`batch` superd goes from one run's cgroup straight to
-        the next and home once at the batch's end: one move per spawn instead
-        of two. Not into or out of a cgroup with limits, where superd's own
-        memory and pids must never be counted for long."""
-        assert run.cgroup is not None
-        if self._away != run.cgroup:
-            cgroups.enter(run.cgroup)
-            self._away = run.cgroup
-        try:
-            yield
-        finally:
-            if not self._batching or run.cgroup in self._limited:
-                self.settle()
-
-    @contextlib.contextmanager
-    def batch(self) -> Iterator[None]:
-        self._batching = True
-        try:
-            yield
-        finally:
-            self._batching = False
-            self.settle()
-
-    def settle(self) -> None:
-        """superd goes back to its own cgroup if a spawn left it elsewhere."""
-        if self._away is None:
-            return
-        try:
-            cgroups.enter(self.home)
-            self._away = None
-        except OSError as exc:  # pragma: no cover - the kernel refused to move superd back
-            log.error("cannot move superd back to its cgroup %s: %s", self.home, exc.strerror or exc)
-
-    def limited(self, run: Run) -> None:
-        if run.cgroup is not None:
-            self._limited.add(run.cgroup)
-
-    def alive(self, run: Run) -> bool:
-        self.settle()
-        return run.cgroup is not None and cgroups.populated(run.cgroup)
-
-    def signal_rest(self, run: Run, sig: int, group_done: bool) -> None:
-        self.settle()
-        if run.cgroup is None:
-            return
-        for pid in cgroups.all_procs(run.cgroup):
-            if group_done and run.pgid is not None and pgid_of(pid) == run.pgid:
-                continue
-            send(pid, sig)
-
-    def kill(self, run: Run) -> None:
-        self.settle()  # never kill superd with the run
-        if run.cgroup is not None:
-            cgroups.kill(run.cgroup)
-
-    def member(self, run: Run, pid: int) -> Optional[bool]:
-        """In the run's cgroup (which nothing of the run can leave), or carrying its token."""
-        self.settle()
-        if run.cgroup is not None and pid in cgroups.all_procs(run.cgroup):
-            return True
-        return super().member(run, pid)
-
-    def kill_everything(self) -> None:
-        self.settle()
-        cgroups.kill(self.root)
-
-    def usage(self, name: str) -> dict:
-        self.settle()
-        path = self._paths.get(name)
-        if path is None:
-            return super().usage(name)
-        pids = cgroups.procs(path)
-        memory, source = cgroups.memory(path, pids, "memory" in self.controllers)
-        return {"cgroup": path, "pids": len(pids), "memory": memory, "memory_source": source}
-
-    def forget(self, name: str) -> None:
-        self.settle()
-        path = self._paths.pop(name, None)
-        if path is None:
-            return
-        self._names.pop(path, None)
-        if self.watcher is not None:
-            self.watcher.discard(path)
-        if not cgroups.remove(path):
-            log.warning("cannot remove the cgroup %s: it is not empty", path)
-
-    def empty(self) -> bool:
-        self.settle()
-        return not cgroups.populated(self.root)
-
-    def close(self) -> None:
-        """Remove every cgroup superd made (what is still in one is killed first)."""
-        self.settle()
-        if self.watcher is not None:
-            if self.loop is not None:
-                try:
-                    self.loop.remove_reader(self.watcher.fileno())
-                except (ValueError, RuntimeError):
-                    pass
-            self.watcher.close()
-            self.watcher = None
-        if cgroups.populated(self.root):
-            cgroups.kill(self.root)
-            wait_blocking(lambda: not cgroups.populated(self.root), 1.0)
-        if not cgroups.remove(self.root):
-            log.warning("cannot remove the cgroup %s: something in it did not die", self.root)
-
-    def state(self) -> dict:
-        return {"mode": self.mode, "cgroup_root": self.root}
-
-
-_ROOT_NAME = re.compile(r"superd-([0-9]+)(?:-[0-9]+)?")
-
-
-def _sweep(own: str) -> None:
-    """Remove the empty cgroups of superds that are gone (killed before they
-    could clean up, with no state file that named them): never a populated one."""
-    try:
-        entries = [e for e in os.scandir(own) if e.is_dir(follow_symlinks=False)]
-    except OSError:
-        return
-    for entry in entries:
-        match = _ROOT_NAME.fullmatch(entry.name)
-        if not match or cgroups.populated(entry.path):
-            continue
-        try:
-            os.kill(int(match[1]), 0)
-            continue  # that pid lives: maybe a superd, maybe not; leave it be
-        except ProcessLookupError:
-            pass
-        except OSError:
-            continue
-        if cgroups.remove(entry.path):
-            log.debug("removed %s, the empty cgroup of a superd that is gone", entry.path)
 
 
 def choose(setting: str, loop=None) -> Tracker:

@@ -4,7 +4,6 @@ end to end: a real superd and real programs."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys

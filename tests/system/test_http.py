@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
-import os
 import socket
 import time
 import xmlrpc.client

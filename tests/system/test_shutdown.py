@@ -9,7 +9,7 @@ import time
 import psutil
 import pytest
 
-from tests.conftest import IGNORE_TERM, PYTHON, pid_alive, script, wait_until
+from tests.conftest import IGNORE_TERM, pid_alive, script, wait_until
 from tests.system.conftest import setting
 
 pytestmark = pytest.mark.timeout(60)

@@ -8,7 +8,6 @@ never into the project's.
 from __future__ import annotations
 
 import subprocess
-import sys
 import venv
 
 import pytest
