@@ -280,7 +280,9 @@ class Superd(Daemon):
         return "\n".join(lines)
 
     def states(self) -> dict[str, str]:
-        return {p["name"]: p["state"] for p in jsonrpc(self.socket, "status")}
+        # Only the fields it reads, as superctl asks: the usage fields cost superd
+        # kernel reads for every program, and the bench polls while it starts.
+        return {p["name"]: p["state"] for p in jsonrpc(self.socket, "status", {"fields": ["name", "state"]})}
 
     def ready(self) -> bool:
         return jsonrpc(self.socket, "state", timeout=5)["state"] == "running"
@@ -300,7 +302,7 @@ class Superd(Daemon):
 
     def daemon_side_all_running(self) -> Optional[float]:
         """Seconds from launch to the last RUNNING, by superd's own clock (``since``)."""
-        procs = jsonrpc(self.socket, "status")
+        procs = jsonrpc(self.socket, "status", {"fields": ["name", "state", "since"]})
         if not procs or any(p["state"] != "running" for p in procs):
             return None
         return max(float(p["since"]) for p in procs) - self.launched_wall

@@ -56,9 +56,12 @@ def quote(text: str) -> str:
     return '"' + text.translate(_ESCAPES) + '"'
 
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def dotted(key: str) -> str:
     """A key as written in a TOML dotted path: bare when it can be, else quoted."""
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else quote(key)
+    return key if _BARE_KEY.fullmatch(key) else quote(key)
 
 
 def show(value: Any) -> str:

@@ -106,15 +106,16 @@ def _read_table(table: dict[str, Any], keys: Mapping[str, Check], prefix: str,
     """Check each key of ``table`` against ``keys``; return the good values."""
     values = {}
     for key, raw in table.items():
-        where = f"{prefix}.{dotted(key)}"
-        if key not in keys:
+        check = keys.get(key)
+        if check is None:
             from .suggest import did_you_mean
-            problems.append(Problem(file, where, "unknown key" + did_you_mean(key, keys)
+            problems.append(Problem(file, f"{prefix}.{dotted(key)}", "unknown key" + did_you_mean(key, keys)
                                     + "; expected one of " + ", ".join(keys)))
             continue
         try:
-            values[key] = keys[key](raw)
+            values[key] = check(raw)
         except Invalid as e:
+            where = f"{prefix}.{dotted(key)}"
             problems += [Problem(file, where + at, message) for at, message in e.errors]
     return values
 
