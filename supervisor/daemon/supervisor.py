@@ -31,6 +31,7 @@ from .signals import SignalQueue
 from .statefile import StateFile
 from .sockets import Sockets
 from .stdin import StdinPipes
+from .waits import Waits
 from ..config import Config, ConfigError
 from ..core.errors import Refused
 from ..core.names import grouped, select
@@ -87,8 +88,7 @@ class Supervisor:
         self.reload_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task] = set()
         self._signals: Optional[SignalQueue] = None  # superd's signal handlers, while it runs
-        self._waiters: list[tuple[Callable[[], bool], asyncio.Future]] = []
-        self._check_scheduled = False
+        self.waits = Waits(self)  # what waits for a state change: requests, dependents, sd_notify's STATUS
         self._done: Optional[asyncio.Future] = None
         # (group -> its processes, program -> its instances), made when a name is first resolved
         self._names: Optional[tuple[dict[str, list[Process]], dict[str, list[Process]]]] = None
@@ -360,48 +360,11 @@ class Supervisor:
 
     def schedule_check(self) -> None:
         """Look at the waiters (and waiting dependents) once this loop turn ends."""
-        if not self._check_scheduled and self.loop is not None:
-            self._check_scheduled = True
-            self.loop.call_soon(self._check_waiters)
-
-    def _check_waiters(self) -> None:
-        self._check_scheduled = False
-        blocked = self.runtime.blocked
-        for process in list(blocked):
-            if process.waiting_for and process.state is ProcessState.STARTING and process.pid is None:
-                process.dependencies_changed()
-            else:
-                blocked.discard(process)
-        if self._waiters:
-            still = []
-            for predicate, future in self._waiters:
-                if future.done():
-                    continue
-                if predicate():
-                    future.set_result(True)
-                else:
-                    still.append((predicate, future))
-            self._waiters = still
-        if self.notifier.enabled:
-            self.notifier.send(STATUS=self.summary())
+        self.waits.schedule()
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: Optional[float] = None) -> bool:
         """Wait until ``predicate()`` holds after a state change; False at the timeout."""
-        if predicate():
-            return True
-        if timeout is not None and timeout <= 0:
-            return False
-        future = self.loop.create_future()
-        entry = (predicate, future)
-        self._waiters.append(entry)
-        try:
-            await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
-            return predicate()
-        finally:
-            if entry in self._waiters:
-                self._waiters.remove(entry)
-        return True
+        return await self.waits.wait_for(predicate, timeout)
 
     # ------------------------------------------------------------------ names
 

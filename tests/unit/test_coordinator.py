@@ -447,7 +447,7 @@ def test_held_dependency_not_restarted_by_automatic_restart_but_by_start_request
         rt.crash(web, 1)
         await until(sv, lambda: web.state is S.STARTING and web.pid is None, "web to wait for db")
         assert web.restarts == 1 and web.waiting_for == ("db",)
-        sv._check_waiters()  # the waiters looked again: still nothing
+        sv.waits._check()  # the waiters looked again: still nothing
         assert db.state is S.STOPPED and rt.spawned().count("db") == 1
 
         # A start someone asked for starts the held dependency, then web.
@@ -936,6 +936,6 @@ def test_wait_for_times_out_and_wakes_on_state_change(tmp_path):
         await start_all(sv)
         assert slow.state is S.STARTING
         assert await sv.wait_for(lambda: slow.state is S.RUNNING, WAIT)
-        assert sv._waiters == []
+        assert sv.waits._waiters == []
 
     run(body())
