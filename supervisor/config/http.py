@@ -10,7 +10,6 @@ the password (supervisord's form).
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,7 +45,7 @@ class HttpSettings:
 
     @property
     def loopback(self) -> bool:
-        return self.kind == "tcp" and bool(self.host) and ipaddress.ip_address(self.host).is_loopback
+        return self.kind == "tcp" and bool(self.host) and _ip_address(self.host).is_loopback
 
     @property
     def sha_password(self) -> bool:
@@ -120,3 +119,9 @@ def read_http(table: Any, file: str | None, base: str, problems: list[Problem]) 
                                 "set username and password (anyone who reaches it could stop every program)"))
         return None
     return settings
+
+
+def _ip_address(text: str):
+    import ipaddress  # only for a TCP address (0.3 MB a superd without one does not carry)
+
+    return ipaddress.ip_address(text)

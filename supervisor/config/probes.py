@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any, Callable
-from urllib.parse import urlsplit
 
 from .checks import Check, command, inline_table, integer, is_int, number, string
 from .model import EXEC_INTERVAL, EXEC_TIMEOUT, TCP_INTERVAL, TCP_TIMEOUT, ReadyCheck
@@ -49,6 +48,8 @@ def _http_url(value: Any) -> str:
 
 def parse_http_url(text: str) -> tuple[str, int, str]:
     """``"http://127.0.0.1:8000/health?x=1"`` -> ("127.0.0.1", 8000, "/health?x=1")."""
+    from urllib.parse import urlsplit  # only for an http probe (it imports ipaddress)
+
     try:
         parts = urlsplit(text)
         port = parts.port

@@ -10,7 +10,6 @@ a program's strings may use; and which tables a reload changes.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -93,7 +92,7 @@ def parse_listen(text: str, base: str) -> dict[str, Any]:
 
 def _is_ip(text: str, version: int) -> bool:
     try:
-        return ipaddress.ip_address(text).version == version
+        return _ip_address(text).version == version
     except ValueError:
         return False
 
@@ -206,3 +205,9 @@ def changed_sockets(old: Iterable[SocketConfig], new: Iterable[SocketConfig]) ->
     before = {s.name: s for s in old}
     after = {s.name: s for s in new}
     return {name for name in before.keys() | after.keys() if before.get(name) != after.get(name)}
+
+
+def _ip_address(text: str):
+    import ipaddress  # only for a TCP address (0.3 MB a superd without one does not carry)
+
+    return ipaddress.ip_address(text)

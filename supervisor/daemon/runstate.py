@@ -177,6 +177,10 @@ class RunDir:
         except OSError as exc:
             log.error("cannot write the journal %s: %s", self.journal_path, exc.strerror or exc)
 
+    def left_behind(self) -> bool:
+        """Is there a state file (or journal) a superd of this directory left?"""
+        return os.path.exists(self.state_path) or os.path.exists(self.journal_path)
+
     def remove(self) -> None:
         if self._journal_fd is not None:
             os.close(self._journal_fd)

@@ -17,7 +17,7 @@ import signal
 import time
 from typing import Callable, Iterable, Optional
 
-from . import pid1, runstate, recovery, reload as reloading, tracking
+from . import heap, pid1, runstate, tracking
 from .commands import Commands
 from .events import Events
 from .hooks import Hooks
@@ -111,8 +111,10 @@ class Supervisor:
         try:
             self._install_signals()
             self.reaper.reap()  # anything that died before the handler was there
-            if self.rundir is not None:
+            if self.rundir is not None and self.rundir.left_behind():
                 # What a killed superd left running goes before anything starts.
+                from . import recovery
+
                 await recovery.recover(self.rundir, self.config, lambda: self.shutdown.escalated)
             try:  # after recovery (a killed superd's programs may hold the ports), before any start
                 self.sockets.open(self.config.sockets)
@@ -196,6 +198,7 @@ class Supervisor:
                         return
                     order[index].start()
         self.starting = ""
+        heap.trim("the start-up")
 
     def background(self, coroutine) -> asyncio.Task:
         """Run a coroutine alongside, keeping a reference until it is done."""
@@ -258,9 +261,12 @@ class Supervisor:
 
     async def reload(self, only: Optional[list[str]] = None) -> dict:
         before = {p.group for p in self.processes.values()}
+        from . import reload as reloading  # loaded at the first reload, not at every start
+
         result = await reloading.reload(self, only)
         after = {p.group for p in self.processes.values()}
         self.events.reloaded(result, after - before, before - after)
+        heap.trim("the reload")
         return result
 
     def reopen_logs(self) -> int:

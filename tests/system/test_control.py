@@ -200,6 +200,8 @@ def test_status_fields_give_those_members_only(basic):
         assert [list(p) for p in printed] == [list(STATUS_FIELDS)] * 2
         assert re.fullmatch(rf"pid {whole['sleeper']['pid']}, uptime \d+:\d\d:\d\d", printed[0]["description"])
         assert printed[1]["description"] == whole["idle"]["description"]
+        assert client.status("sleeper", fields=["state", "pid"]) == [
+            {"state": "running", "pid": whole["sleeper"]["pid"]}]
         for bad in ("state", [1], {"state": True}):
             with pytest.raises(InvalidParams, match="'fields' must be a list of strings"):
                 client.call("status", fields=bad)
