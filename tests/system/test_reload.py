@@ -95,12 +95,15 @@ def test_sighup_reloads(superd_factory, tmp_path):
 def test_removed_program_stops_with_its_own_stop_settings(superd_factory, tmp_path):
     notes = tmp_path / "notes"
     prog = tmp_path / "prog_graceful.sh"
-    prog.write_text(f"#!/bin/sh\ntrap 'echo got-usr1 >> {notes}; exit 0' USR1\nwhile true; do sleep 0.05; done\n")
+    prog.write_text(f"#!/bin/sh\ntrap 'echo got-usr1 >> {notes}; exit 0' USR1\necho up >> {notes}\n"
+                    "while true; do sleep 0.05; done\n")
     prog.chmod(0o755)
     d = superd_factory(f'[program.graceful]\ncommand = "{prog}"\nstopsignal = "USR1"\nstartsecs = 0\n')
+    # startsecs = 0: running at the spawn, before the shell has set its trap
+    wait_until(lambda: notes.exists() and "up" in notes.read_text(), 10)
     rewrite(d, tmp_path, '[program.other]\ncommand = "sleep 1000"\nstartsecs = 0\n')
     assert d.call("reload")["removed"] == ["graceful"]
-    assert notes.read_text().split() == ["got-usr1"]
+    assert notes.read_text().split() == ["up", "got-usr1"]
 
 
 def test_shutdown_during_a_reload_stays_graceful(superd_factory, tmp_path):
