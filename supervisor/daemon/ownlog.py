@@ -228,3 +228,14 @@ def close() -> None:
     for handler in logging.getLogger("superd").handlers:
         if isinstance(handler, NonBlockingHandler):
             handler.flush_now()
+
+
+def loop_error(loop, context: dict) -> None:
+    """The event loop's exception handler: what asyncio reports (a callback
+    that raised, a transport that failed) goes to superd's own log, with its
+    traceback unless it is an OSError, instead of to the ``asyncio`` logger,
+    which superd does not configure."""
+    exc = context.get("exception")
+    logging.getLogger("superd").error(
+        "%s%s", context.get("message", "event loop error"), f": {exc!r}" if exc else "",
+        exc_info=exc if isinstance(exc, BaseException) and not isinstance(exc, OSError) else None)

@@ -17,7 +17,7 @@ import signal
 import time
 from typing import Callable, Iterable, Optional
 
-from . import heap, pid1, runstate, tracking
+from . import heap, ownlog, pid1, runstate, tracking
 from .commands import Commands
 from .events import Events
 from .hooks import Hooks
@@ -100,6 +100,7 @@ class Supervisor:
     async def run(self) -> int:
         """Run until shut down; returns superd's exit code."""
         self.loop = asyncio.get_running_loop()
+        self.loop.set_exception_handler(ownlog.loop_error)
         self.outputs.timestamps = self.config.daemon.log_timestamps
         self.outputs.configure(self.processes, self.loop)  # console prefix width, the loop
         self.mainlog.use_loop(self.loop)
@@ -377,8 +378,7 @@ class Supervisor:
     def resolve(self, names: Iterable[str]) -> list[Process]:
         """Processes named by instance, program, group (``web:*``, ``web:``, ``group:web``),
         ``GROUP:NAME`` or ``all`` (:mod:`supervisor.core.names`); raises NoSuchName."""
-        groups, programs = self._index()
-        return select(self.processes, groups, programs, names)
+        return select(self.processes, *self._index(), names)
 
     def members(self, program: str) -> list[Process]:
         """The instances of one program."""
@@ -402,10 +402,3 @@ class Supervisor:
         if tracker is not None:
             tracker.close()
         self.statefile.close(tracker)
-
-
-def _loop_error(loop: asyncio.AbstractEventLoop, context: dict) -> None:
-    """What asyncio reports (a callback that raised, ...) goes to superd's log."""
-    exc = context.get("exception")
-    log.error("%s%s", context.get("message", "event loop error"), f": {exc!r}" if exc else "",
-              exc_info=exc if isinstance(exc, BaseException) and not isinstance(exc, OSError) else None)

@@ -187,3 +187,32 @@ def test_health_and_ready_events_carry_the_old_and_new_values():
         ("not ready", "ready", True), ("ready", "not ready", False)]
     assert event_line(ready[1], False).endswith("web_0: ready -> not ready: pid 42 not ready: "
                                                 "reloading (RELOADING=1)")
+
+
+def test_what_the_event_loop_reports_goes_to_superds_log(caplog):
+    """A callback that raises is logged by superd (with its traceback); an
+    OSError, which says enough by itself, without one."""
+    import asyncio
+
+    from supervisor.daemon import ownlog
+
+    def broken():
+        raise ValueError("boom")
+
+    def refused():
+        raise ConnectionRefusedError(111, "refused")
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(ownlog.loop_error)
+        loop.call_soon(broken)
+        loop.call_soon(refused)
+        await asyncio.sleep(0.01)
+
+    with caplog.at_level("ERROR", logger="superd"):
+        asyncio.run(main())
+    records = [r for r in caplog.records if r.name == "superd"]
+    assert len(records) == 2
+    assert "Exception in callback" in records[0].getMessage() and "ValueError('boom')" in records[0].getMessage()
+    assert records[0].exc_info is not None
+    assert "ConnectionRefusedError" in records[1].getMessage() and records[1].exc_info is None
