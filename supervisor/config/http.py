@@ -45,7 +45,11 @@ class HttpSettings:
 
     @property
     def loopback(self) -> bool:
-        return self.kind == "tcp" and bool(self.host) and _ip_address(self.host).is_loopback
+        if self.kind != "tcp" or not self.host:
+            return False
+        import ipaddress  # only for a TCP address: 0.3 MB a superd without one does not carry
+
+        return ipaddress.ip_address(self.host).is_loopback
 
     @property
     def sha_password(self) -> bool:
@@ -119,9 +123,3 @@ def read_http(table: Any, file: str | None, base: str, problems: list[Problem]) 
                                 "set username and password (anyone who reaches it could stop every program)"))
         return None
     return settings
-
-
-def _ip_address(text: str):
-    import ipaddress  # only for a TCP address (0.3 MB a superd without one does not carry)
-
-    return ipaddress.ip_address(text)

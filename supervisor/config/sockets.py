@@ -91,8 +91,10 @@ def parse_listen(text: str, base: str) -> dict[str, Any]:
 
 
 def _is_ip(text: str, version: int) -> bool:
+    import ipaddress  # only for a TCP address: 0.3 MB a superd without one does not carry
+
     try:
-        return _ip_address(text).version == version
+        return ipaddress.ip_address(text).version == version
     except ValueError:
         return False
 
@@ -205,9 +207,3 @@ def changed_sockets(old: Iterable[SocketConfig], new: Iterable[SocketConfig]) ->
     before = {s.name: s for s in old}
     after = {s.name: s for s in new}
     return {name for name in before.keys() | after.keys() if before.get(name) != after.get(name)}
-
-
-def _ip_address(text: str):
-    import ipaddress  # only for a TCP address (0.3 MB a superd without one does not carry)
-
-    return ipaddress.ip_address(text)

@@ -23,7 +23,6 @@ the mode.
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 from typing import Optional
@@ -36,8 +35,6 @@ from .runs import Run, Tracker
 
 __all__ = ["RUN_ID", "CgroupTracker", "Run", "Tracker", "TreeTracker", "choose", "describe",
            "run_token", "start_time"]
-
-log = logging.getLogger("superd")
 
 
 class TreeTracker(Tracker):
