@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 import resource
 import sys
-from typing import Optional, Sequence
-
-import click
+from typing import NoReturn, Optional, Sequence
 
 from .. import __version__
 from .. import config as configuration
@@ -109,116 +108,137 @@ def run(cfg: configuration.Config, *, single: bool = False) -> int:
         ownlog.close()
 
 
-def _show_man(ctx: click.Context, page: Optional[str]) -> None:
-    if page is not None and not ctx.resilient_parsing:
-        from .man import show
+_DESCRIPTION = """\
+Supervise the programs of a config file, or run one COMMAND as an init.
 
-        ctx.exit(show(page))
+superd stays in the foreground. SIGTERM or SIGINT stops every program
+gracefully by descending priority within shutdown_timeout (a second one
+kills what is left); SIGQUIT kills everything at once; SIGHUP reloads the
+config; SIGUSR2 reopens log files."""
+
+_EPILOG = """\
+Without -c: $SUPERD_CONFIG, then ./superd.toml, then /etc/superd/superd.toml.
+
+superd import-supervisord FILE prints a superd config equivalent to a supervisord.conf."""
 
 
-def _fail(message: str) -> "NoReturn":  # type: ignore[name-defined]
-    click.echo(f"superd: {message}", err=True)
+def _seconds(text: str) -> float:
+    """``--stopwaitsecs``: a number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text} is not 0 or more")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    """superd's command line: argparse, not click, so that the daemon starts without click's
+    ~10 ms of imports and ~1 MB of memory (superctl, a short-lived client, uses click)."""
+    p = argparse.ArgumentParser(
+        prog="superd", usage="superd [OPTIONS] [-- COMMAND ARG...]", add_help=False, allow_abbrev=False, description=_DESCRIPTION,
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-c", "--config", dest="config_path", metavar="FILE", help="TOML config file.")
+    p.add_argument("--check", action="store_true",
+                   help="Validate the config, print problems, exit 0 (valid) or 2.")
+    p.add_argument("--log-level", choices=sorted(ownlog.LEVELS, key=ownlog.LEVELS.get),
+                   help="Override the config's log_level.")
+    p.add_argument("--stopwaitsecs", type=_seconds, metavar="SECONDS",
+                   help="Single-program mode: seconds between the forwarded TERM/INT and SIGKILL (default: 10).")
+    p.add_argument("--socket", dest="socket_path", metavar="PATH",
+                   help="Serve the control socket at PATH (overrides the config's socket; single-program mode "
+                        "has none without it).")
+    p.add_argument("--man", dest="man_page", metavar="PAGE", help="Show a man page: superd, superctl or superd.toml.")
+    p.add_argument("-V", "--version", action="version", version=f"superd, version {__version__}",
+                   help="Show the version and exit.")
+    p.add_argument("-h", "--help", action="help", help="Show this message and exit.")
+    p.add_argument("command", nargs="*", help=argparse.SUPPRESS)
+    return p
+
+
+def _fail(message: str) -> NoReturn:
+    sys.stderr.write(f"superd: {message}\n")
     sys.exit(EXIT_USAGE)
 
 
-@click.command(
-    context_settings={"help_option_names": ["-h", "--help"]},
-    epilog=(
-        "Without -c: $SUPERD_CONFIG, then ./superd.toml, then /etc/superd/superd.toml.\n\n"
-        "superd import-supervisord FILE prints a superd config equivalent to a supervisord.conf."
-    ),
-)
-@click.option("-c", "--config", "config_path", metavar="FILE", help="TOML config file.")
-@click.option("--check", is_flag=True, help="Validate the config, print problems, exit 0 (valid) or 2.")
-@click.option(
-    "--log-level",
-    type=click.Choice(sorted(ownlog.LEVELS, key=ownlog.LEVELS.get)),
-    help="Override the config's log_level.",
-)
-@click.option(
-    "--stopwaitsecs",
-    type=click.FloatRange(min=0),
-    help="Single-program mode: seconds between the forwarded TERM/INT and SIGKILL [default: 10].",
-)
-@click.option(
-    "--socket",
-    "socket_path",
-    metavar="PATH",
-    help="Serve the control socket at PATH (overrides the config's socket; single-program mode has none without it).",
-)
-@click.option("--man", "man_page", metavar="PAGE", is_eager=True, expose_value=False,
-              callback=lambda ctx, _param, value: _show_man(ctx, value),
-              help="Show a man page: superd, superctl or superd.toml.")
-@click.version_option(__version__, "-V", "--version", prog_name="superd")
-@click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="[-- COMMAND ARG...]")
-def cli(
-    config_path: Optional[str],
-    check: bool,
-    log_level: Optional[str],
-    stopwaitsecs: Optional[float],
-    socket_path: Optional[str],
-    command: Sequence[str],
-) -> None:
-    """Supervise the programs of a config file, or run one COMMAND as an init.
+def _echo(message: str, *, err: bool = False) -> None:
+    (sys.stderr if err else sys.stdout).write(message + "\n")
 
-    superd stays in the foreground. SIGTERM or SIGINT stops every program
-    gracefully by descending priority within shutdown_timeout (a second one
-    kills what is left); SIGQUIT kills everything at once; SIGHUP reloads the
-    config; SIGUSR2 reopens log files.
-    """
-    try:
-        if command:
-            if config_path:
-                _fail("give either -c FILE or -- COMMAND, not both")
-            cfg = configuration.single_program(
-                list(command),
-                stopwaitsecs=10.0 if stopwaitsecs is None else stopwaitsecs,
-                socket=os.path.abspath(socket_path) if socket_path else None,
-            )
-        else:
-            if stopwaitsecs is not None:
-                _fail("--stopwaitsecs is for single-program mode; in a config file it is a program setting")
-            path = configuration.find_config_file(config_path, os.environ)
-            if path is None:
-                _fail(
-                    "no config file: give -c FILE, set $SUPERD_CONFIG, create ./superd.toml "
-                    "or /etc/superd/superd.toml, or run one program with: superd -- COMMAND ARG..."
-                )
-            cfg = configuration.load(path, os.environ)
-    except configuration.ConfigError as exc:
-        click.echo(f"superd: invalid config:\n{exc}", err=True)
-        sys.exit(EXIT_USAGE)
-    if check:
-        from ..config.diagnose import diagnose
 
-        found, warned = diagnose(cfg)
-        from ..config.descriptors import shortfall
+def cli(argv: Sequence[str]) -> None:
+    """Parse superd's options and run what they ask for; exits with superd's exit code."""
+    args = list(argv)
+    command: list[str] = []
+    if "--" in args:  # everything after the first -- is the command, untouched
+        at = args.index("--")
+        args, command = args[:at], args[at + 1:]
+        if not command:  # otherwise it would look for a config file instead
+            _fail("-- must be followed by the command to run: superd [OPTIONS] -- COMMAND [ARG...]")
+    options = parser().parse_args(args)
+    if options.man_page is not None:
+        from .man import show
 
-        short = shortfall(cfg, _fd_target())
-        for warning in (*cfg.warnings, *map(str, warned), *([short] if short else [])):
-            click.echo(f"superd: warning: {warning}", err=True)
-        if found:
-            click.echo(f"superd: the config is valid, but a run would fail:\n{configuration.ConfigError(found)}",
-                       err=True)
-            sys.exit(EXIT_USAGE)
-        where = cfg.path or "command line"
-        programs, processes = len(cfg.programs), len(cfg.instances)
-        click.echo(f"{where}: ok ({programs} program{'s' * (programs != 1)}, "
-                   f"{processes} process{'es' * (processes != 1)})")
-        from ..daemon.tracking import describe
-
-        click.echo(f"process tracking: {describe(cfg.daemon.cgroups)}")
-        sys.exit(EXIT_OK)
+        sys.exit(show(options.man_page))
+    command = [*options.command, *command]
+    cfg = _load(options, command)
+    if options.check:
+        sys.exit(_check(cfg))
     overrides = {}
-    if log_level:
-        overrides["log_level"] = log_level
+    if options.log_level:
+        overrides["log_level"] = options.log_level
     elif command:  # an init says nothing unless something is wrong: --log-level info for the rest
         overrides["log_level"] = "warning"
-    if socket_path and not command:
-        overrides["socket"] = os.path.abspath(socket_path)
+    if options.socket_path and not command:
+        overrides["socket"] = os.path.abspath(options.socket_path)
     if overrides:
         cfg = dataclasses.replace(cfg, daemon=dataclasses.replace(cfg.daemon, **overrides))
     sys.exit(run(cfg, single=bool(command)))
+
+
+def _load(options: argparse.Namespace, command: list[str]) -> configuration.Config:
+    """The config to run: COMMAND's single-program one, else the config file's; exits 2 on a problem."""
+    try:
+        if command:
+            if options.config_path:
+                _fail("give either -c FILE or -- COMMAND, not both")
+            return configuration.single_program(
+                command,
+                stopwaitsecs=10.0 if options.stopwaitsecs is None else options.stopwaitsecs,
+                socket=os.path.abspath(options.socket_path) if options.socket_path else None,
+            )
+        if options.stopwaitsecs is not None:
+            _fail("--stopwaitsecs is for single-program mode; in a config file it is a program setting")
+        path = configuration.find_config_file(options.config_path, os.environ)
+        if path is None:
+            _fail(
+                "no config file: give -c FILE, set $SUPERD_CONFIG, create ./superd.toml "
+                "or /etc/superd/superd.toml, or run one program with: superd -- COMMAND ARG..."
+            )
+        return configuration.load(path, os.environ)
+    except configuration.ConfigError as exc:
+        _fail(f"invalid config:\n{exc}")
+
+
+def _check(cfg: configuration.Config) -> int:
+    """``--check``: warnings and what a run would fail on to stderr, a summary to stdout."""
+    from ..config.descriptors import shortfall
+    from ..config.diagnose import diagnose
+
+    found, warned = diagnose(cfg)
+    short = shortfall(cfg, _fd_target())
+    for warning in (*cfg.warnings, *map(str, warned), *([short] if short else [])):
+        _echo(f"superd: warning: {warning}", err=True)
+    if found:
+        _echo(f"superd: the config is valid, but a run would fail:\n{configuration.ConfigError(found)}", err=True)
+        return EXIT_USAGE
+    where = cfg.path or "command line"
+    programs, processes = len(cfg.programs), len(cfg.instances)
+    _echo(f"{where}: ok ({programs} program{'s' * (programs != 1)}, {processes} process{'es' * (processes != 1)})")
+    from ..daemon.tracking import describe
+
+    _echo(f"process tracking: {describe(cfg.daemon.cgroups)}")
+    return EXIT_OK
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
@@ -227,10 +247,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         from ..migrate import main as import_supervisord
 
         sys.exit(import_supervisord(args[1:]))
-    if "--" in args and args.index("--") == len(args) - 1:
-        # click would drop the empty command and look for a config file instead.
-        _fail("-- must be followed by the command to run: superd [OPTIONS] -- COMMAND [ARG...]")
-    cli.main(args=args, prog_name="superd")
+    cli(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -45,7 +45,8 @@ def test_the_daemon_path_leaves_out_what_only_some_configs_need():
     not load the reload and crash-recovery code (loaded when a reload or a
     left-behind state file needs them), nor ipaddress and urllib.parse (a TCP
     socket, an [http] listener or an http probe): ~0.8 MB a superd without
-    them does not carry."""
+    them does not carry. Nor click: superd's command line is argparse's (click,
+    for superctl, costs the daemon ~10 ms of start and ~1 MB)."""
     import os
     import subprocess
     import sys
@@ -53,7 +54,8 @@ def test_the_daemon_path_leaves_out_what_only_some_configs_need():
     code = ("import sys\n"
             "import supervisor.cli.superd, supervisor.daemon.supervisor, supervisor.control.server\n"
             "print(' '.join(m for m in ('ipaddress', 'urllib.parse', 'supervisor.daemon.reload',\n"
-            "      'supervisor.daemon.recovery', 'supervisor.config.diff') if m in sys.modules))\n")
+            "      'supervisor.daemon.recovery', 'supervisor.config.diff', 'click', 'difflib')\n"
+            "      if m in sys.modules))\n")
     # -S: without site's start-up, where the editable install of a checkout
     # runs an import hook that loads pathlib (and so urllib.parse) itself.
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

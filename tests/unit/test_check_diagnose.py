@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from click.testing import CliRunner
 
-from supervisor.cli.superd import cli
+from supervisor.cli.superd import main
 from supervisor.config import ConfigError, load, parse
 from supervisor.config.diagnose import diagnose
 from supervisor.config.suggest import did_you_mean, supervisord_hint
@@ -15,11 +14,12 @@ from supervisor.config.suggest import did_you_mean, supervisord_hint
 pytestmark = pytest.mark.timeout(30)
 
 
-def check(path):
-    result = CliRunner().invoke(cli, ["--check", "-c", str(path)])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.output
+def check(path, capsys):
+    """``superd --check -c PATH``: its exit code and what it wrote (stdout, then stderr)."""
+    with pytest.raises(SystemExit) as exited:
+        main(["--check", "-c", str(path)])
+    out, err = capsys.readouterr()
+    return exited.value.code, out + err
 
 
 def write(tmp_path, text, name="superd.toml"):
@@ -57,9 +57,9 @@ def test_did_you_mean():
     assert did_you_mean("zzz", ["command"]) == ""
 
 
-def test_supervisord_headers_get_a_hint(tmp_path):
+def test_supervisord_headers_get_a_hint(tmp_path, capsys):
     path = write(tmp_path, "[program:api]\ncommand = /usr/bin/api\n")
-    code, output = check(path)
+    code, output = check(path, capsys)
     assert code == 2
     assert "[program:api] is supervisord's syntax: write [program.api]" in output
     assert "superd import-supervisord FILE" in output
@@ -67,13 +67,13 @@ def test_supervisord_headers_get_a_hint(tmp_path):
     assert "convert the file" in supervisord_hint("[supervisord]\nnodaemon=true\n[include]\n")
 
 
-def test_empty_config_is_a_warning(tmp_path):
-    code, output = check(write(tmp_path, "[superd]\n"))
+def test_empty_config_is_a_warning(tmp_path, capsys):
+    code, output = check(write(tmp_path, "[superd]\n"), capsys)
     assert code == 0
     assert "warning:" in output and "no programs" in output
 
 
-def test_missing_command_directory_and_unwritable_logs(tmp_path):
+def test_missing_command_directory_and_unwritable_logs(tmp_path, capsys):
     script = tmp_path / "not-executable.sh"
     script.write_text("#!/bin/sh\n")
     script.chmod(0o644)
@@ -111,13 +111,13 @@ stderr = "stdout"
         f'program.relative.stdout: cannot create "{blocker}/out.log": "{blocker}" is not a folder',
     ]
     assert warned == []
-    code, output = check(path)
+    code, output = check(path, capsys)
     assert code == 2
     assert "the config is valid, but a run would fail:" in output
     assert output.count(str(path)) == 6
 
 
-def test_program_path_from_its_environment(tmp_path):
+def test_program_path_from_its_environment(tmp_path, capsys):
     tool = tmp_path / "bin" / "mytool"
     tool.parent.mkdir()
     tool.write_text("#!/bin/sh\n")
@@ -125,7 +125,7 @@ def test_program_path_from_its_environment(tmp_path):
     path = write(tmp_path, f'[program.t]\ncommand = "mytool"\nenvironment = {{ PATH = "{tool.parent}" }}\n'
                            f'[superd]\nlogs_dir = "{tmp_path}/logs"\nrun_dir = "{tmp_path}/run"\n')
     assert diagnose(load(str(path), os.environ)) == ([], [])
-    code, output = check(path)
+    code, output = check(path, capsys)
     assert code == 0, output
     assert ": ok (1 program, 1 process)" in output
 

@@ -6,10 +6,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from supervisor.cli import man
-from supervisor.cli.superd import cli
+from supervisor.cli.superd import main
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -42,14 +41,22 @@ def test_pages_are_found_from_a_source_tree():
     assert man.find_page("superd.toml.5").read_text() == (REPO / "man" / "superd.toml.5").read_text()
 
 
-def test_superd_man_without_man_prints_the_source(monkeypatch):
+def superd(capsys, *argv):
+    """Run superd's command line in this process: (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as exited:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    return exited.value.code, out, err
+
+
+def test_superd_man_without_man_prints_the_source(monkeypatch, capsys):
     monkeypatch.setattr(man.shutil, "which", lambda name: None)
-    result = CliRunner().invoke(cli, ["--man", "superctl"])
-    assert result.exit_code == 0
-    assert result.output.startswith(".\\\"") and ".TH SUPERCTL 1" in result.output
+    code, out, _ = superd(capsys, "--man", "superctl")
+    assert code == 0
+    assert out.startswith(".\\\"") and ".TH SUPERCTL 1" in out
 
 
-def test_superd_man_unknown_page():
-    result = CliRunner().invoke(cli, ["--man", "nope"])
-    assert result.exit_code == 2
-    assert "no man page 'nope'; the pages are: superd, superctl, superd.toml" in result.output
+def test_superd_man_unknown_page(capsys):
+    code, _, err = superd(capsys, "--man", "nope")
+    assert code == 2
+    assert "no man page 'nope'; the pages are: superd, superctl, superd.toml" in err

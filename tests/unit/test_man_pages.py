@@ -57,18 +57,22 @@ def _opts(command: click.Command) -> list[str]:
     return [o for group in _option_groups(command) for o in group]
 
 
-def _missing_from_synopsis(command: click.Command, synopsis: str, skip=frozenset()) -> list[str]:
+def _daemon_option_groups() -> list[tuple[str, ...]]:
+    """The same for superd, whose command line is argparse's."""
+    return [tuple(action.option_strings) for action in daemon.parser()._actions if action.option_strings]
+
+
+def _missing_from_synopsis(groups: list[tuple[str, ...]], synopsis: str, skip=frozenset()) -> list[str]:
     """Options none of whose spellings is in ``synopsis`` (one spelling is enough)."""
     written = options_in(synopsis)
-    return [" / ".join(group) for group in _option_groups(command)
-            if not set(group) & written and not set(group) & skip]
+    return [" / ".join(group) for group in groups if not set(group) & written and not set(group) & skip]
 
 
 HELP = {"-h", "--help"}
 
 
 def daemon_options() -> list[str]:
-    return _opts(daemon.cli)
+    return [o for group in _daemon_option_groups() for o in group]
 
 
 def ctl_global_options() -> list[str]:
@@ -114,10 +118,10 @@ def superd_page_problems(text: str) -> list[str]:
     for opt in sorted(documented - code):
         problems.append(f"superd.8: OPTIONS documents {opt}, which superd does not have")
     synopsis = plain("\n".join(plain(line) for line in section(text, "SYNOPSIS").splitlines()))
-    for opt in _missing_from_synopsis(daemon.cli, synopsis):
+    for opt in _missing_from_synopsis(_daemon_option_groups(), synopsis):
         problems.append(f"superd.8: option {opt} is missing from the SYNOPSIS")
 
-    # Subcommands that superd's main() dispatches before click (import-supervisord).
+    # Subcommands that superd's main() dispatches before its option parser (import-supervisord).
     for word in re.findall(r'==\s*\["([a-z][a-z-]+)"\]', inspect.getsource(daemon.main)):
         if f"superd {word}" not in " ".join(synopsis.split()):
             problems.append(f"superd.8: 'superd {word}' is missing from the SYNOPSIS")
@@ -174,7 +178,7 @@ def superctl_page_problems(text: str) -> list[str]:
         synopsis = " ".join(synopsis_lines)
         if f"superctl {name}" not in synopsis:
             problems.append(f"superctl.1: '.SS {name}' does not start with the synopsis 'superctl {name} ...'")
-        for opt in _missing_from_synopsis(command, synopsis, skip=HELP):
+        for opt in _missing_from_synopsis(_option_groups(command), synopsis, skip=HELP):
             problems.append(f"superctl.1: option {opt} of '{name}' is missing from its synopsis")
         entries = " ".join(tag for tag, _ in tagged_paragraphs(body))
         documented_opts = options_in(entries)
@@ -374,5 +378,10 @@ def test_checks_follow_the_code(monkeypatch):
     monkeypatch.setattr(command, "params", [*command.params, click.Option(["--dry-run"], is_flag=True)])
     assert any("--dry-run" in p for p in superctl_page_problems(page("superctl.1")))
 
-    monkeypatch.setattr(daemon.cli, "params", [*daemon.cli.params, click.Option(["--pidfile"])])
+    def with_pidfile(real=daemon.parser):
+        parser = real()
+        parser.add_argument("--pidfile")
+        return parser
+
+    monkeypatch.setattr(daemon, "parser", with_pidfile)
     assert any("--pidfile" in p for p in superd_page_problems(page("superd.8")))
