@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import platform
+import sys
 from typing import Any, Awaitable, Callable, Optional
 
 from . import protocol
@@ -128,7 +128,8 @@ class Handlers:
 
     async def rpc_version(self, params: dict, writer) -> dict:
         Params(params, ())
-        return {"version": __version__, "pid": os.getpid(), "python": platform.python_version()}
+        # "3.11.7": platform.python_version(), without loading the platform module for it
+        return {"version": __version__, "pid": os.getpid(), "python": sys.version.split()[0]}
 
     async def rpc_state(self, params: dict, writer) -> dict:
         Params(params, ())

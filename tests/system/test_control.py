@@ -412,7 +412,8 @@ def test_state_and_version(basic):
     from supervisor import __version__
     assert r.returncode == 0
     assert r.stdout.splitlines()[0] == f"superctl {__version__}"
-    assert r.stdout.splitlines()[1].startswith(f"superd {__version__} (pid {basic.pid}, Python ")
+    import platform
+    assert r.stdout.splitlines()[1].startswith(f"superd {__version__} (pid {basic.pid}, Python {platform.python_version()}")
 
 
 def test_wait(superd, tmp_path):

@@ -54,7 +54,8 @@ def test_the_daemon_path_leaves_out_what_only_some_configs_need():
     code = ("import sys\n"
             "import supervisor.cli.superd, supervisor.daemon.supervisor, supervisor.control.server\n"
             "print(' '.join(m for m in ('ipaddress', 'urllib.parse', 'supervisor.daemon.reload',\n"
-            "      'supervisor.daemon.recovery', 'supervisor.config.diff', 'click', 'difflib')\n"
+            "      'supervisor.daemon.recovery', 'supervisor.config.diff', 'click', 'difflib',\n"
+            "      'platform')\n"
             "      if m in sys.modules))\n")
     # -S: without site's start-up, where the editable install of a checkout
     # runs an import hook that loads pathlib (and so urllib.parse) itself.
