@@ -137,8 +137,8 @@ def parser() -> argparse.ArgumentParser:
     """superd's command line: argparse, not click, so that the daemon starts without click's
     ~10 ms of imports and ~1 MB of memory (superctl, a short-lived client, uses click)."""
     p = argparse.ArgumentParser(
-        prog="superd", usage="superd [OPTIONS] [-- COMMAND ARG...]", add_help=False, allow_abbrev=False, description=_DESCRIPTION,
-        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="superd", usage="superd [OPTIONS] [-- COMMAND ARG...]", description=_DESCRIPTION, epilog=_EPILOG,
+        add_help=False, allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-c", "--config", dest="config_path", metavar="FILE", help="TOML config file.")
     p.add_argument("--check", action="store_true",
                    help="Validate the config, print problems, exit 0 (valid) or 2.")

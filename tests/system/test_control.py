@@ -413,7 +413,8 @@ def test_state_and_version(basic):
     assert r.returncode == 0
     assert r.stdout.splitlines()[0] == f"superctl {__version__}"
     import platform
-    assert r.stdout.splitlines()[1].startswith(f"superd {__version__} (pid {basic.pid}, Python {platform.python_version()}")
+    python = platform.python_version()
+    assert r.stdout.splitlines()[1].startswith(f"superd {__version__} (pid {basic.pid}, Python {python}")
 
 
 def test_wait(superd, tmp_path):
