@@ -80,6 +80,18 @@ def test_help_and_version(capsys):
     assert code == 0 and out == f"superd, version {superd.__version__}\n"
 
 
+@pytest.mark.parametrize("columns", [50, 100])
+def test_help_fits_the_terminal_width(capsys, monkeypatch, columns):
+    """The options' help wraps at $COLUMNS (superd measures the terminal itself,
+    not with shutil); the description and epilog keep their own lines."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    code, out, _ = exits(capsys, "--help")
+    options = out[out.index("options:"):out.index(superd._EPILOG.strip().splitlines()[0])]
+    lines = [line for line in options.splitlines() if line.startswith(" ")]
+    assert code == 0 and max(len(line) for line in lines) <= columns - 2
+    assert max(len(line) for line in lines) > columns - 20  # it uses the width it has
+
+
 def test_single_program_mode_refuses_a_config_file_and_vice_versa(capsys):
     code, _, err = exits(capsys, "-c", "x.toml", "--", "true")
     assert code == 2 and "give either -c FILE or -- COMMAND, not both" in err
