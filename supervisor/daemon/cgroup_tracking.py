@@ -147,6 +147,26 @@ class CgroupTracker(Tracker):
         self.settle()
         return run.cgroup is not None and cgroups.populated(run.cgroup)
 
+    def retire(self, run: Run) -> bool:
+        """During a shutdown each cgroup goes as soon as its run is over: one
+        rmdir is both the test and the removal, and the removals overlap the
+        other programs' exits instead of all coming after the last one."""
+        self.settle()
+        path = run.cgroup
+        if path is None or self._paths.get(run.name) != path:
+            return not self.alive(run)
+        try:
+            os.rmdir(path)
+        except FileNotFoundError:
+            pass
+        except OSError:  # EBUSY: something lives in it, or below it in a cgroup the run made
+            return not cgroups.populated(path)  # such a cgroup is removed with the rest at close()
+        del self._paths[run.name]
+        self._names.pop(path, None)
+        if self.watcher is not None:
+            self.watcher.dropped(path)
+        return True
+
     def signal_rest(self, run: Run, sig: int, group_done: bool) -> None:
         self.settle()
         if run.cgroup is None:

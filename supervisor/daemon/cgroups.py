@@ -308,6 +308,13 @@ class Watcher:
             self._paths.pop(wd, None)
             self._libc.inotify_rm_watch(self._fd, wd)
 
+    def dropped(self, cgroup: str) -> None:
+        """``cgroup`` was removed: the kernel ended its watch (its IN_IGNORED
+        event, when read, finds nothing to forget)."""
+        wd = self._wds.pop(cgroup, None)
+        if wd is not None:
+            self._paths.pop(wd, None)
+
     def read(self) -> None:
         changed: dict[str, None] = {}
         while True:

@@ -75,6 +75,13 @@ class Tracker:
     def alive(self, run: Run) -> bool:
         raise NotImplementedError
 
+    def retire(self, run: Run) -> bool:
+        """Is nothing of the run left? Asked instead of :meth:`alive` once no
+        other run of the instance will start (superd is shutting down): the
+        cgroup tracker answers by removing the run's cgroup, which the kernel
+        refuses while anything lives in it."""
+        return not self.alive(run)
+
     def signal_rest(self, run: Run, sig: int, group_done: bool) -> None:
         raise NotImplementedError
 

@@ -199,7 +199,11 @@ class ProcessRuntime:
 
     def group_alive(self, process: Process) -> bool:
         run = self.runs.get(process.name)
-        return run is not None and self._tracker().alive(run)
+        if run is None:
+            return False
+        if process.pid is None and run.reaped and not self.restarts_allowed():
+            return not self._tracker().retire(run)  # shutting down: no other run of it will start
+        return self._tracker().alive(run)
 
     def group_watched(self, process: Process) -> bool:
         return self._tracker().watched

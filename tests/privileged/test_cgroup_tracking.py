@@ -9,6 +9,10 @@ subreaper, the run id), here with ``mode`` "cgroup", which gives superd
 
 from __future__ import annotations
 
+import os
+import signal
+
+import psutil
 import pytest
 
 from tests.conftest import wait_until
@@ -62,3 +66,31 @@ def test_start_up_hops_between_cgroups_but_helpers_are_born_at_home(superd_facto
     wait_until(lambda: hook.exists() and probe.exists(), 10)
     assert hook.read_text().strip()[3:] == home
     assert probe.read_text().strip()[3:] == home
+
+
+def test_a_shutdown_removes_each_cgroup_as_soon_as_its_run_is_over(superd_factory):
+    """The first phase's program is gone: its cgroup is removed right away
+    (one rmdir tests and removes it), while the next phase still stops a
+    program that ignores SIGTERM, whose cgroup stays until it is over."""
+    d = superd_factory("""
+        [program.quick]
+        command = "sleep 1000"
+        priority = 900
+        startsecs = 0
+
+        [program.deaf]
+        command = ["sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"]
+        priority = 100
+        startsecs = 0
+        stopwaitsecs = 3
+    """, daemon='cgroups = "auto"\n')
+    wait_until(lambda: all(p["state"] == "running" for p in d.status().values()), 20)
+    status = d.status()
+    quick, deaf, deaf_pid = status["quick"]["cgroup"], status["deaf"]["cgroup"], status["deaf"]["pid"]
+    assert os.path.isdir(quick) and os.path.isdir(deaf)
+    d.signal(signal.SIGTERM)
+    wait_until(lambda: not os.path.exists(quick), 5, what="the first phase's cgroup removed")
+    assert os.path.isdir(deaf), "the cgroup of the program still stopping went too"
+    assert psutil.pid_exists(deaf_pid) and psutil.Process(deaf_pid).status() != psutil.STATUS_ZOMBIE
+    assert d.wait_exit(20) == 0
+    assert not os.path.exists(os.path.dirname(deaf)), "superd's cgroup is still there"
