@@ -12,7 +12,7 @@ import asyncio
 import logging
 import signal
 import time
-from typing import Optional
+from typing import Optional, Sequence
 
 from .kill import send_all, terminate
 from .procfs import descendants
@@ -46,13 +46,13 @@ class Leftovers:
         left = descendants()
         if sig != signal.SIGCONT:
             log.info("sending %s to %d leftover process%s: %s", signal.Signals(sig).name, len(left),
-                     "es" * (len(left) != 1), _pids(left))
+                     "es" * (len(left) != 1), _some(left))
         send_all(left, sig)
 
     def kill(self) -> None:
         self.killed = True
         left = descendants()
-        log.warning("sending SIGKILL to %d leftover process%s: %s", len(left), "es" * (len(left) != 1), _pids(left))
+        log.warning("sending SIGKILL to %d leftover process%s: %s", len(left), "es" * (len(left) != 1), _some(left))
         send_all(left, signal.SIGKILL)
 
 
@@ -171,13 +171,13 @@ class Shutdown:
             later = [ph.want for ph in phases[index + 1:]]
             budget = 0.0 if self.escalated else plan.phase_budget(phase.want, later, end - now)
             members = [processes[name] for name in phase.names]
-            log.info("stopping %s (priority %d, up to %.2fs)", ", ".join(phase.names), phase.priority, budget)
+            log.info("stopping %s (priority %d, up to %.2fs)", _some(phase.names), phase.priority, budget)
             for process in members:
                 process.stop(budget, sig)
             limit = min(end - now, budget + KILL_GRACE)
             if not await sv.wait_for(lambda: not any(p.active for p in members), max(0.0, limit)):
                 stuck = [p.name for p in members if p.active]
-                log.error("still not gone after SIGKILL: %s", ", ".join(stuck))
+                log.error("still not gone after SIGKILL: %s", _some(stuck))
 
         deadline = started + timeout
         hooks = getattr(sv, "hooks", None)
@@ -190,6 +190,8 @@ class Shutdown:
                                 kill_grace=max(0.05, deadline - time.monotonic()))
 
 
-def _pids(pids: list[int]) -> str:
-    shown = ", ".join(str(p) for p in pids[:10])
-    return shown + (f" and {len(pids) - 10} more" if len(pids) > 10 else "")
+def _some(items: Sequence[object], limit: int = 10) -> str:
+    """The first ``limit`` items and how many more: a log line stays a line
+    with 10,000 programs."""
+    shown = ", ".join(str(item) for item in items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")

@@ -106,3 +106,12 @@ def test_every_instance_of_a_pool_stops_before_what_the_pool_depends_on() -> Non
     items = [StopItem(f"web_{n}", 999, 1) for n in range(3)] + [StopItem("db", 999, 4)]
     deps = {f"web_{n}": ["db"] for n in range(3)}
     assert [p.names for p in plan(items, deps)] == [("web_0", "web_1", "web_2"), ("db",)]
+
+
+def test_a_phase_of_10000_programs_is_logged_on_one_short_line():
+    from supervisor.daemon.shutdown import _some
+
+    names = [f"p{i:05d}" for i in range(10000)]
+    assert _some(names) == ", ".join(names[:10]) + " and 9990 more"
+    assert _some(names[:10]) == ", ".join(names[:10])
+    assert _some([4242]) == "4242"
