@@ -134,6 +134,7 @@ def machine_info(superd_python: str, venv: Optional[Path]) -> dict:
         "cpus_usable": len(os.sched_getaffinity(0)),
         "cpu_model": model,
         "kernel": platform.release(),
+        "cgroup2_options": cgroup2_options(),
         "loadavg_at_start": os.getloadavg(),
         "superd_python": version_of(superd_python),
         "superd_commit": _checkout_commit(),
@@ -142,6 +143,20 @@ def machine_info(superd_python: str, venv: Optional[Path]) -> dict:
         info["supervisord_python"] = version_of(str(venv / "bin" / "python"))
         info["supervisord_version"] = SUPERVISORD_VERSION
     return info
+
+
+def cgroup2_options() -> str:
+    """The cgroup v2 hierarchy's mount options ("" without one): ``favordynmods``
+    makes each cgroup move much cheaper, and superd moves once per spawn."""
+    try:
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            _, _, rest = line.partition(" - ")
+            fields = rest.split()
+            if len(fields) >= 3 and fields[0] == "cgroup2":
+                return fields[2]
+    except OSError:
+        pass
+    return ""
 
 
 def _checkout_commit() -> str:

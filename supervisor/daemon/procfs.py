@@ -8,6 +8,7 @@ these, and they must work without importing anything new.
 from __future__ import annotations
 
 import os
+import time
 from typing import Optional
 
 #: The environment variable that marks every process of one run.
@@ -31,6 +32,24 @@ def start_time(pid: int, zombie: bool = False) -> Optional[int]:
         return int(fields[19])
     except (IndexError, ValueError):
         return None
+
+
+#: One clock tick of /proc/PID/stat's start time, in nanoseconds of CLOCK_BOOTTIME.
+_TICK_NS = 10**9 // os.sysconf("SC_CLK_TCK")
+
+
+def boot_ns() -> int:
+    """CLOCK_BOOTTIME, the clock a process's start time in /proc/PID/stat counts."""
+    return time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+
+
+def start_between(before: int, after: int) -> Optional[int]:
+    """The start time (as :func:`start_time` reads it) of a process forked
+    between two :func:`boot_ns` readings, when both fall within one clock
+    tick (a spawn takes well under one): it is that tick. None otherwise.
+    It spares a read of /proc/PID/stat per spawn."""
+    tick = before // _TICK_NS
+    return tick if after // _TICK_NS == tick else None
 
 
 def stopped(pid: int) -> bool:

@@ -16,7 +16,7 @@ import subprocess
 import time
 from typing import TYPE_CHECKING, Callable, NamedTuple, Optional
 
-from . import spawn, tracking
+from . import procfs, spawn, tracking
 from .kill import send, send_group
 from ..core.dependencies import Resolution, resolve
 from ..core.errors import SpawnError
@@ -118,6 +118,7 @@ class ProcessRuntime:
         pipe = self._stdin_pipe(instance.name, capture) if instance.program.stdin else None
         if pipe is not None:
             stdin = pipe.child_fd
+        before = procfs.boot_ns()
         try:
             with tracker.spawning(run):  # born in its cgroup, where there is one
                 popen = spawn.spawn(
@@ -150,6 +151,7 @@ class ProcessRuntime:
         if pipe is not None:
             pipe.started()
         tracker.started(run, popen.pid)
+        run.start = procfs.start_between(before, procfs.boot_ns())  # None: the state file reads /proc
         self.runs[instance.name] = run
         self.children[popen.pid] = Child(process, popen, capture)
         return popen.pid

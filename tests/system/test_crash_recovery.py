@@ -164,6 +164,19 @@ def test_the_state_file_names_each_running_process(superd_factory, tmp_path):
     assert not list((tmp_path / "run").glob("*.tmp"))
 
 
+def test_the_recorded_start_times_are_those_of_proc(superd_factory, tmp_path):
+    """superd records a spawn's start time from the clock around the fork when
+    the fork fell within one clock tick, and reads /proc otherwise: either
+    way the state file holds what /proc/PID/stat says (crash recovery
+    compares the two to tell a leftover from a reused pid)."""
+    d = superd_factory('[program.many]\ncommand = "sleep 1000"\nstartsecs = 0\nnumprocs = 60\n')
+    wait_until(lambda: len(runstate.RunDir(str(tmp_path / "run")).read()["processes"]) == 60, 10)
+    entries = runstate.RunDir(str(tmp_path / "run")).read()["processes"]
+    assert {e["name"] for e in entries} == {f"many_{i}" for i in range(60)}
+    for entry in entries:
+        assert entry["start"] == tracking.start_time(entry["pid"]), entry
+
+
 def test_a_state_file_from_an_earlier_boot_is_not_acted_on(superd_factory, tmp_path):
     # Even an exact pid + start-time match means nothing across a reboot.
     stranger = subprocess.Popen(["sleep", "1000"])
