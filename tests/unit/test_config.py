@@ -1100,3 +1100,29 @@ def test_events_superd_cannot_send_are_refused_with_why():
     ]
     assert problems(web(events=["PROCESS_STATE"], stdout="console")) == [
         f"{MAIN}: program.web.stdout: an event listener's stdout is its channel to superd: leave stdout unset"]
+
+
+def test_a_command_string_splits_as_shlex_splits_it():
+    """Plain command strings take a fast path (str.split); whatever the
+    string, the result is shlex's, and what shlex refuses is refused."""
+    import random
+    import shlex
+
+    from supervisor.config.checks import Invalid, command
+
+    rng = random.Random(7)
+    alphabet = ["a", "b", "-", "/", "=", "#", "$", " ", "  ", "\t", "\n", "\r", "'", '"', "\\",
+                "\x0b", "\x0c", "\xa0", "\u2003", "é"]
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        try:
+            want = tuple(shlex.split(text))
+        except ValueError:
+            with pytest.raises(Invalid):
+                command(text)
+            continue
+        if not want or not want[0]:
+            with pytest.raises(Invalid):
+                command(text)
+        else:
+            assert command(text) == want, repr(text)
