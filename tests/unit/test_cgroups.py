@@ -98,3 +98,35 @@ def test_closing_removes_the_cgroups_oldest_first_then_the_root(tmp_path, monkey
     tracker.close()
     assert removed == made + [tracker.root]
     assert not os.path.exists(tracker.root)
+
+
+def test_a_tree_left_behind_is_removed_oldest_first(tmp_path, monkeypatch):
+    """What a killed superd left (swept by the next one) goes in the order it
+    was made, by inode number, whatever order the directory lists it in. A
+    plain directory tree stands in for the cgroups."""
+    import os
+    import random
+
+    from supervisor.daemon import cgroups
+
+    root = tmp_path / "superd-1"
+    root.mkdir()
+    for i in range(40):
+        (root / f"p{i:02d}").mkdir()
+    children = sorted((str(p) for p in root.iterdir()), key=lambda p: os.stat(p).st_ino)
+    real_scandir, real_rmdir = os.scandir, os.rmdir
+
+    def scandir(path):
+        entries = list(real_scandir(path))
+        random.Random(3).shuffle(entries)
+        return iter(entries)
+
+    removed = []
+
+    def rmdir(path, *args, **kwargs):
+        real_rmdir(path, *args, **kwargs)
+        removed.append(str(path))
+    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(os, "rmdir", rmdir)
+    assert cgroups.remove(str(root))
+    assert removed == children + [str(root)]
