@@ -243,8 +243,7 @@ def notes(report: dict) -> list[str]:
                    f"(median {statistics.median(loads):.2f}) on {meta['machine']['nproc']} CPUs.")
     m = meta["machine"]
     if "cgroup2_options" in m:
-        out.append(f"- cgroup v2 mount options: {m['cgroup2_options'] or 'no cgroup v2'} "
-                   "(`favordynmods` makes the cgroup move at each of superd's spawns much cheaper).")
+        out.append(f"- cgroup v2 mount options: {m['cgroup2_options'] or 'no cgroup v2'}.")
     out.append(f"- load average at start {_load(m.get('loadavg_at_start'))}, at end {_load(m.get('loadavg_at_end'))}.")
     return out
 

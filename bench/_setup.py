@@ -146,8 +146,9 @@ def machine_info(superd_python: str, venv: Optional[Path]) -> dict:
 
 
 def cgroup2_options() -> str:
-    """The cgroup v2 hierarchy's mount options ("" without one): ``favordynmods``
-    makes each cgroup move much cheaper, and superd moves once per spawn."""
+    """The cgroup v2 hierarchy's mount options ("" without one): superd moves
+    into a program's cgroup at each spawn, and ``favordynmods`` changes what
+    such a move costs."""
     try:
         for line in Path("/proc/self/mountinfo").read_text().splitlines():
             _, _, rest = line.partition(" - ")
