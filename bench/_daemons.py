@@ -238,7 +238,7 @@ class Superd(Daemon):
         pid = self.proc.pid if self.proc is not None else None
         super().cleanup()
         if pid is not None:
-            _remove_cgroups_of(pid)
+            _procs.remove_cgroup_tree(f"superd-{pid}")
 
     def __init__(self, workdir: Path, socket: str, launch: "SuperdLaunch", http_socket: str = "") -> None:
         """``http_socket``: when given, the config gets ``[http]`` listening on this unix
@@ -426,29 +426,3 @@ def _ini_word(word: str) -> str:
     if re.fullmatch(r"[\w@%+=:,./-]+", word):
         return word
     return "'" + word.replace("'", "'\"'\"'") + "'"
-
-
-def _remove_cgroups_of(pid: int) -> None:
-    """Remove ``superd-PID`` below the bench's own cgroup v2, oldest cgroup first."""
-    try:
-        with open("/proc/self/cgroup") as f:
-            own = next((line.strip()[3:] for line in f if line.startswith("0::")), None)
-        with open("/proc/self/mountinfo") as f:
-            mounts = [line.split()[4] for line in f if " - cgroup2 " in line]
-    except OSError:
-        return
-    if own is None or not mounts:
-        return
-    root = os.path.join(mounts[0] + own, f"superd-{pid}")
-    if not os.path.isdir(root):
-        return
-    children = sorted((e for e in os.scandir(root) if e.is_dir(follow_symlinks=False)), key=lambda e: e.inode())
-    for entry in children:
-        try:
-            os.rmdir(entry.path)
-        except OSError:
-            pass
-    try:
-        os.rmdir(root)
-    except OSError:
-        pass

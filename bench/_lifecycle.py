@@ -61,10 +61,12 @@ def programs(env: Env, n: int, output: str, pool_size: int = 0) -> list[Program]
 # --------------------------------------------------------------------------- the floor
 
 
-def floor_start(env: Env, n: int, output: str, timeout: float) -> float:
-    """Seconds from the bare launcher's launch to its word that the N programs were spawned."""
+def floor_start(env: Env, n: int, output: str, timeout: float, cgroups: bool = False) -> float:
+    """Seconds from the bare launcher's launch to its word that the N programs were spawned
+    (``cgroups``: each in a cgroup of its own, moved into as superd does)."""
     workdir = env.workdir(f"floor-n{n}")
-    argv = [*env.launcher_python, str(LAUNCHER), "--n", str(n), "--output", output, "--", env.hold]
+    argv = [*env.launcher_python, str(LAUNCHER), "--n", str(n), "--output", output,
+            *(["--cgroups"] if cgroups else []), "--", env.hold]
     with open(workdir / "launcher.stderr", "wb") as err:
         started = time.monotonic()
         proc = _procs.launch(argv, cwd=str(workdir), env=clean_env(), stdout=subprocess.PIPE, stderr=err)
@@ -78,7 +80,15 @@ def floor_start(env: Env, n: int, output: str, timeout: float) -> float:
             _procs.kill_tree(proc.pid, proc)
             _procs.forget(proc)
             proc.stdout.close()
+            if cgroups:
+                _procs.remove_cgroup_tree(f"bench-floor-{proc.pid}")
     return elapsed
+
+
+def cgroup_floor_possible() -> bool:
+    """Can the bench make cgroups (root, a writable cgroup v2)? Then the floor also runs with them."""
+    own = _procs.own_cgroup()
+    return bool(own) and os.access(own, os.W_OK) and os.geteuid() == 0
 
 
 def _read_line(fd: int, deadline: float) -> bytes:

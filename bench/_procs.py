@@ -181,3 +181,35 @@ def ignores_sigterm(proc: psutil.Process) -> bool:
     except OSError:
         return False
     return False
+
+
+def own_cgroup() -> Optional[str]:
+    """This process's cgroup v2 directory, or None without a cgroup v2 hierarchy."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            own = next((line.strip()[3:] for line in f if line.startswith("0::")), None)
+        with open("/proc/self/mountinfo") as f:
+            mounts = [line.split()[4] for line in f if " - cgroup2 " in line]
+    except OSError:
+        return None
+    if own is None or not mounts:
+        return None
+    return mounts[0] + own.rstrip("/")
+
+
+def remove_cgroup_tree(name: str) -> None:
+    """Remove ``name`` below this process's cgroup and the (empty) cgroups in it,
+    oldest first: what a SIGKILLed superd or floor launcher left behind."""
+    own = own_cgroup()
+    root = os.path.join(own, name) if own else None
+    if root is None or not os.path.isdir(root):
+        return
+    for entry in sorted((e for e in os.scandir(root) if e.is_dir(follow_symlinks=False)), key=lambda e: e.inode()):
+        try:
+            os.rmdir(entry.path)
+        except OSError:
+            pass
+    try:
+        os.rmdir(root)
+    except OSError:
+        pass

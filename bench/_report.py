@@ -61,9 +61,14 @@ def _multi_cpu_target(n):
     return "<= one writer's", check
 
 
+#: The bare launcher that also makes a cgroup per program (bench/bare_launcher.py --cgroups).
+CGROUP_FLOOR = "floor_cgroups"
+
 # metric, label, unit, scale, the baseline kind shown in the floor column, target
 ROWS: list[tuple[str, str, str, float, Optional[str], Target]] = [
     ("start_s", "start N programs: launch -> all running (floor: -> all spawned)", "s", 1, "floor", _start_target),
+    ("start_s", "  floor with a cgroup per program, moved into before each spawn as superd does", "s", 1,
+     CGROUP_FLOOR, lambda n: None),
     ("start_daemon_s", "  same, by the daemon's own clock", "s", 1, None, lambda n: None),
     ("fds", "  daemon's open file descriptors", "", 1, None, lambda n: None),
     ("stop_s", "stop N TERM-ignoring programs (stopwaitsecs=1), SIGTERM -> daemon gone", "s", 1, None,
@@ -160,6 +165,11 @@ def main_table(res: dict) -> list[str]:
         for key, per in sorted(res.get(metric, {}).items(), key=lambda kv: _key_order(kv[0])):
             s, o = per.get(HTTP_KIND if metric in HTTP_ONLY else "superd"), per.get("supervisord")
             f = per.get(floor_kind) if floor_kind else None
+            if floor_kind == CGROUP_FLOOR:
+                if f is not None:  # a second floor, against the same superd: no [http] row under it
+                    rows.append((label, key, _fmt(f, unit, scale), _fmt(s, unit, scale), "", _ratio(s, f), "",
+                                 "", "-"))
+                continue
             text, check = target(n_of(key)) or ("", None)
             rows.append((label, key, _fmt(f, unit, scale) if floor_kind else "", _fmt(s, unit, scale),
                          _fmt(o, unit, scale), _ratio(s, f) if floor_kind else "", _ratio(s, o), text,
@@ -196,7 +206,7 @@ def per_program_table(res: dict, output_by_n: dict) -> list[str]:
              *growth_head)]
     for layout in ("", " pools"):
         for metric, label, subtract in PER_PROGRAM:
-            for kind in ("floor", "superd", HTTP_KIND, "supervisord"):
+            for kind in ("floor", CGROUP_FLOOR, "superd", HTTP_KIND, "supervisord"):
                 costs = []
                 for n in ns:
                     m = _median(res, metric, f"{n}{layout}", kind)

@@ -168,6 +168,8 @@ class Run:
                                         f"({FDS_PER_PROGRAM[kind][output]} per program), above the limit of {limit}")
             if "start" in sc:
                 kinds.insert(0, "floor")
+                if _lifecycle.cgroup_floor_possible():
+                    kinds.insert(1, "floor_cgroups")
                 if output == "auto":
                     files = _lifecycle.file_creation_floor(self.env, n)
                     self.meta.setdefault("floors", {})[str(n)] = {"create_2n_files_s": files}
@@ -187,9 +189,9 @@ class Run:
         a, sc = self.args, self.scenarios
         tag = f"[{kind} N={key} output={output} rep {rep + 1}/{a.reps}]"
         self.add("load_1m", key, kind, os.getloadavg()[0])
-        if kind == "floor":
-            started = _lifecycle.floor_start(self.env, n, output, limits.start_timeout)
-            self.add("start_s", key, "floor", started)
+        if kind in ("floor", "floor_cgroups"):
+            started = _lifecycle.floor_start(self.env, n, output, limits.start_timeout, kind == "floor_cgroups")
+            self.add("start_s", key, kind, started)
             log(f"{tag} all spawned after {started:.3f} s")
             return
         http_kind = kind == HTTP_KIND
