@@ -56,12 +56,20 @@ class JsonFormatter(logging.Formatter):
 def encode(handler: logging.Handler, record: logging.LogRecord) -> Optional[bytes]:
     """``record`` as one line of bytes in ``handler``'s format (UTF-8, what
     cannot be encoded replaced); None, after ``handler.handleError``, when it
-    cannot be formatted: a bad record must not break logging."""
+    cannot be formatted: a bad record must not break logging. Formatted once
+    per format: every handler of superd's log with the same format gets the
+    same bytes."""
+    kind = type(handler.formatter)
+    done = record.__dict__.get("_superd_line")
+    if done is not None and done[0] is kind:  # stderr and the log file/maintail ring share one format
+        return done[1]
     try:
-        return (handler.format(record) + "\n").encode("utf-8", "replace")
+        line = (handler.format(record) + "\n").encode("utf-8", "replace")
     except Exception:  # noqa: BLE001 - a bad record must not break logging
         handler.handleError(record)
         return None
+    record._superd_line = (kind, line)
+    return line
 
 
 class NonBlockingHandler(logging.Handler):

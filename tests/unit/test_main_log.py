@@ -216,3 +216,27 @@ def test_what_the_event_loop_reports_goes_to_superds_log(caplog):
     assert "Exception in callback" in records[0].getMessage() and "ValueError('boom')" in records[0].getMessage()
     assert records[0].exc_info is not None
     assert "ConnectionRefusedError" in records[1].getMessage() and records[1].exc_info is None
+
+
+def test_a_record_is_formatted_once_for_all_the_handlers_of_its_format():
+    """stderr and the log file (with maintail's ring) share one format: the
+    line is made once per record, not once per handler."""
+    from supervisor.daemon import ownlog
+
+    calls = []
+
+    class Counting(ownlog.TextFormatter):
+        def format(self, record):
+            calls.append(record)
+            return super().format(record)
+
+    first, second, as_json = logging.Handler(), logging.Handler(), logging.Handler()
+    first.setFormatter(Counting())
+    second.setFormatter(Counting())
+    as_json.setFormatter(ownlog.JsonFormatter())
+    record = logging.LogRecord("superd", logging.INFO, __file__, 1, "hello %s", ("x",), None)
+    line = ownlog.encode(first, record)
+    assert line.endswith(b" INFO    hello x\n")
+    assert ownlog.encode(second, record) == line
+    assert len(calls) == 1
+    assert json.loads(ownlog.encode(as_json, record))["message"] == "hello x"  # another format: its own line
