@@ -28,6 +28,9 @@ import sys
 _OWN_GROUP = {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
 
 
+# The floor imports nothing of superd's or the bench's (what it costs must be
+# spawning's alone): these two carry their own few lines of what superd's
+# daemon/cgroups.py and bench/_procs.py do.
 def _enter(cgroup: str) -> None:
     fd = os.open(cgroup + "/cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
     try:

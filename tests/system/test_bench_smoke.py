@@ -94,7 +94,9 @@ def test_bench_quick_run_superd_only(tmp_path):
         # The second floor: a cgroup per program, as superd makes them; none is left behind.
         assert results["start_s"]["4"]["floor_cgroups"]["median"] > 0
         assert "floor with a cgroup per program" in done.stdout
-        own = _procs_own_cgroup()
+        from supervisor.daemon.cgroups import own_cgroup
+
+        own = own_cgroup()
         assert not [e for e in os.listdir(own) if e.startswith("bench-floor-")], os.listdir(own)
     # superd holds a pipe per stream of each program at least.
     assert results["fds"]["4"]["superd"]["median"] >= 8
@@ -113,11 +115,3 @@ def test_bench_quick_run_superd_only(tmp_path):
             pass
     assert not leftovers, [p.info["cmdline"] for p in leftovers]
     assert list(scratch.iterdir()) == []
-
-
-def _procs_own_cgroup() -> str:
-    with open("/proc/self/cgroup") as f:
-        own = next(line.strip()[3:] for line in f if line.startswith("0::"))
-    with open("/proc/self/mountinfo") as f:
-        mount = next(line.split()[4] for line in f if " - cgroup2 " in line)
-    return mount + own.rstrip("/")
