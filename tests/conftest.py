@@ -128,7 +128,8 @@ def kill_tree(pid: int) -> None:
 class Superd:
     """A superd started by a test, with its socket and output files."""
 
-    def __init__(self, directory: Path, args: list[str], env: Optional[dict] = None, socket: Optional[Path] = None):
+    def __init__(self, directory: Path, args: list[str], env: Optional[dict] = None, socket: Optional[Path] = None,
+                 prefix: tuple = ()):
         self.dir = directory
         self.socket = socket
         self.stdout_path = directory / "superd.stdout"
@@ -140,7 +141,7 @@ class Superd:
         self._out = open(self.stdout_path, "wb")
         self._err = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(
-            [PYTHON, "-m", "supervisor", *args],
+            [*prefix, PYTHON, "-m", "supervisor", *args],  # a prefix (nice -n 5) must exec, keeping the pid
             stdin=subprocess.DEVNULL,
             stdout=self._out,
             stderr=self._err,
@@ -237,6 +238,7 @@ def superd_factory(tmp_path):
         extra_args: tuple = (),
         env: Optional[dict] = None,
         name: str = "superd.toml",
+        prefix: tuple = (),
     ) -> Superd:
         """``config`` holds the [program.*] tables; ``daemon`` extra [superd] lines."""
         socket = tmp_path / "superd.sock"
@@ -247,7 +249,7 @@ def superd_factory(tmp_path):
         text = header + textwrap.dedent(config)
         path = tmp_path / name
         path.write_text(text)
-        handle = Superd(tmp_path, ["-c", str(path), *extra_args], env=env, socket=socket)
+        handle = Superd(tmp_path, ["-c", str(path), *extra_args], env=env, socket=socket, prefix=prefix)
         started.append(handle)
         if ready:
             handle.wait_ready()

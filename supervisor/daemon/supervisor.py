@@ -13,11 +13,10 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import time
 from typing import Callable, Iterable, Optional
 
-from . import heap, ownlog, pid1, runstate, tracking
+from . import heap, ownlog, pid1, priority, runstate, tracking
 from .commands import Commands
 from .events import Events
 from .hooks import Hooks
@@ -27,15 +26,14 @@ from .notify import Notifier
 from .reserve import Reserve
 from .runtime import ProcessRuntime
 from .shutdown import Shutdown
-from .signals import SignalQueue
+from .signal_actions import SignalActions
 from .statefile import StateFile
 from .sockets import Sockets
 from .stdin import StdinPipes
 from .waits import Waits
 from ..config import Config, ConfigError
-from ..core.errors import Refused
 from ..core.names import grouped, select
-from ..core.process import Process, signal_name
+from ..core.process import Process
 from ..core.states import ACTIVE_STATES, DaemonState, ProcessState
 from .. import output
 
@@ -87,13 +85,13 @@ class Supervisor:
         self.events.subscribers += [self.hooks.on_event, self.listeners.on_event]
         self.reload_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task] = set()
-        self._signals: Optional[SignalQueue] = None  # superd's signal handlers, while it runs
+        self.signals = SignalActions(self)  # what superd does on each signal, while it runs
         self.waits = Waits(self)  # what waits for a state change: requests, dependents, sd_notify's STATUS
         self._done: Optional[asyncio.Future] = None
         # (group -> its processes, program -> its instances), made when a name is first resolved
         self._names: Optional[tuple[dict[str, list[Process]], dict[str, list[Process]]]] = None
         self.starting = ""  # start-up's progress, while it lasts
-        self._reload_pending = False  # a SIGHUP came during start-up
+        self.priority: Optional[priority.SpawnPriority] = None  # superd's nice while it spawns, once it runs
 
     # ------------------------------------------------------------------ running
 
@@ -104,13 +102,16 @@ class Supervisor:
         self.outputs.timestamps = self.config.daemon.log_timestamps
         self.outputs.configure(self.processes, self.loop)  # console prefix width, the loop
         self.mainlog.use_loop(self.loop)
+        self.priority = priority.SpawnPriority(lambda: self.config.daemon.spawn_nice, self.loop.time,
+                                               self.loop.call_later,
+                                               priority.Scheduler() if priority.usable() else None)
         self._done = self.loop.create_future()
         self.reserve = Reserve()
         self.events.emit("daemon", to_state=self.state.value, reason=f"superd starting (pid {os.getpid()})")
         if self.rundir is not None:
             self.rundir.lock()  # raises runstate.Locked: another superd owns the run directory
         try:
-            self._install_signals()
+            self.signals.install()
             self.reaper.reap()  # anything that died before the handler was there
             if self.rundir is not None and self.rundir.left_behind():
                 # What a killed superd left running goes before anything starts.
@@ -140,8 +141,8 @@ class Supervisor:
             if self.state is DaemonState.STARTING:
                 self.set_state(DaemonState.RUNNING)
                 self.background(self._announce_ready())
-                if self._reload_pending:
-                    self._on_hup()
+                if self.signals.reload_pending:
+                    self.signals.on_hup()
             if self.notifier.watchdog_usec:
                 self._watchdog()
             try:
@@ -165,7 +166,7 @@ class Supervisor:
             self.reserve.release_all()
             # Last: a late signal meanwhile is one more shutdown request, not
             # the default action that would leave the socket and cgroups behind.
-            self._remove_signals()
+            self.signals.remove()
 
     def finish(self) -> None:
         """The shutdown is over: :meth:`run` returns the exit code."""
@@ -276,72 +277,6 @@ class Supervisor:
         log.info("reopened %d log file%s", count, "" if count == 1 else "s")
         return count
 
-    # ------------------------------------------------------------------ signals
-
-    def _install_signals(self) -> None:
-        self._handle(signal.SIGCHLD, self.reaper.reap)
-        if self.single:
-            for sig in pid1.forwardable_signals():
-                if sig in (signal.SIGTERM, signal.SIGINT):
-                    self._handle(sig, self.request_shutdown, f"SIG{sig.name[3:]}", sig)
-                else:
-                    self._handle(sig, self._forward, sig)
-            if self.foreground_tty is not None:
-                # Handing the terminal to the program from a background group.
-                signal.signal(signal.SIGTTOU, signal.SIG_IGN)
-                signal.signal(signal.SIGTTIN, signal.SIG_IGN)
-                from . import jobcontrol  # Ctrl-Z stops superd with its program
-
-                tty = self.foreground_tty
-                self.reaper.on_stop = lambda pid, status: jobcontrol.follow_stop(tty, pid, status)
-            return
-        self._handle(signal.SIGTERM, self.request_shutdown, "SIGTERM")
-        self._handle(signal.SIGINT, self.request_shutdown, "SIGINT")
-        self._handle(signal.SIGQUIT, self.quit_now, "SIGQUIT")
-        self._handle(signal.SIGHUP, self._on_hup)
-        self._handle(signal.SIGUSR2, self._on_usr2)
-        self._handle(signal.SIGUSR1, self._ignored, signal.SIGUSR1)
-
-    def _handle(self, sig: int, callback, *args) -> None:
-        if self._signals is None:
-            self._signals = SignalQueue(self.loop)
-            self._signals.open()
-        self._signals.add(sig, callback, *args)
-
-    def _remove_signals(self) -> None:
-        if self._signals is not None:
-            self._signals.close()
-            self._signals = None
-
-    def _forward(self, sig: int) -> None:
-        for process in self.processes.values():
-            if process.signal(sig):
-                log.debug("forwarded %s to %s (pid %s)", signal_name(sig), process.name, process.pid)
-
-    def _ignored(self, sig: int) -> None:
-        log.info("ignoring %s", signal_name(sig))
-
-    def _on_hup(self) -> None:
-        if self.state is DaemonState.STARTING and not self.single:
-            log.info("SIGHUP during start-up: reloading %s once start-up ends", self.config.path)
-            self._reload_pending = True
-            return
-        self._reload_pending = False
-        log.info("SIGHUP: reloading %s", self.config.path)
-        self.background(self._reload_quietly())
-
-    async def _reload_quietly(self) -> None:
-        try:
-            await self.reload()
-        except ConfigError:
-            pass  # already logged by reload()
-        except Refused as exc:
-            log.warning("SIGHUP: not reloading: %s", exc)
-
-    def _on_usr2(self) -> None:
-        log.info("SIGUSR2: reopening log files")
-        self.reopen_logs()
-
     # ------------------------------------------------------------------ process events
 
     def state_changed(self, process: Process, old: ProcessState) -> None:
@@ -398,6 +333,8 @@ class Supervisor:
 
     def _close_tracking(self) -> None:
         """superd is ending: its cgroups go, and with nothing left, its state file."""
+        if self.priority is not None:
+            self.priority.close()
         tracker = self.runtime.tracker
         if tracker is not None:
             tracker.close()
