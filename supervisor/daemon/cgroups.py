@@ -301,6 +301,9 @@ class Watcher:
     def fileno(self) -> int:
         return self._fd
 
+    def __contains__(self, cgroup: str) -> bool:
+        return cgroup in self._wds
+
     def add(self, cgroup: str) -> None:
         if cgroup in self._wds:
             return

@@ -53,6 +53,11 @@ class Tracker:
         self._spawns += 1
         return Run(name, f"{os.getpid()}.{self._spawns}.{name}")
 
+    def watch(self, run: Run) -> bool:
+        """Will :attr:`on_change` be called as soon as ``run`` may have emptied?
+        Asked each time superd waits for what is left of a run (else it polls)."""
+        return self.watched
+
     @contextlib.contextmanager
     def spawning(self, run: Run) -> Iterator[None]:
         """Around the fork of the run's leader."""

@@ -210,7 +210,8 @@ class ProcessRuntime:
         return self._tracker().alive(run)
 
     def group_watched(self, process: Process) -> bool:
-        return self._tracker().watched
+        run = self.runs.get(process.name)
+        return run is not None and self._tracker().watch(run)
 
     def signal_rest(self, process: Process, sig: int, group_done: bool) -> None:
         run = self.runs.get(process.name)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import time
 
 import psutil
 import pytest
 
-from tests.conftest import wait_until
+from tests.conftest import PYTHON, wait_until
 
 # Collected here a second time, where the mode fixture below applies.
 from tests.system.test_crash_recovery import test_after_a_sigkill_the_next_superd_runs_exactly_one_of_each
@@ -94,3 +96,49 @@ def test_a_shutdown_removes_each_cgroup_as_soon_as_its_run_is_over(superd_factor
     assert psutil.pid_exists(deaf_pid) and psutil.Process(deaf_pid).status() != psutil.STATUS_ZOMBIE
     assert d.wait_exit(20) == 0
     assert not os.path.exists(os.path.dirname(deaf)), "superd's cgroup is still there"
+
+
+def _inotify_watches(pid: int) -> int:
+    """How many inotify watches the process holds, over all its descriptors."""
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                count += sum(1 for line in f if line.startswith("inotify wd:"))
+        except FileNotFoundError:
+            pass
+    return count
+
+
+def test_a_cgroup_is_watched_only_once_superd_waits_for_what_is_left_of_its_run(superd_factory, tmp_path):
+    """A start-up makes no inotify watch (most runs never need one). A stop
+    that waits for the rest of a run watches its cgroup and ends as soon as
+    the rest is gone, not at stopwaitsecs (5 s here): the rest is a process
+    this test moved into the cgroup, which superd never reaps, so only the
+    cgroup's populated event can tell superd that it ended."""
+    from tests.system.test_process_tracking import forker_program
+
+    plain = "".join(f'[program.p{i:02d}]\ncommand = "sleep 1000"\nstartsecs = 0\n' for i in range(20))
+    d = superd_factory(forker_program(tmp_path) + plain, daemon='cgroups = "auto"\n')
+    wait_until(lambda: all(p["state"] == "running" for p in d.status().values()), 20)
+    assert _inotify_watches(d.pid) == 0
+    cgroup = d.status("forker")["forker"]["cgroup"]
+    # It outlives the rest of the run by half a second after its SIGTERM.
+    stranger = subprocess.Popen([PYTHON, "-c", "import signal, sys, time\n"
+                                 "signal.signal(signal.SIGTERM, lambda *_: (time.sleep(0.5), sys.exit(3)))\n"
+                                 "print(flush=True)\ntime.sleep(1000)"], stdout=subprocess.PIPE)
+    try:
+        stranger.stdout.readline()  # its handler is in place
+        with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+            f.write(str(stranger.pid))
+        began = time.monotonic()
+        (result,) = d.call("stop", names=["forker"])  # TERM to the leader, then to the rest
+        took = time.monotonic() - began
+        assert result["ok"]
+        assert stranger.wait(5) == 3
+        assert took < 3, f"the stop waited {took:.2f}s for a run that was over"
+        assert _inotify_watches(d.pid) <= 1  # the forker's cgroup at most
+    finally:
+        if stranger.poll() is None:
+            stranger.kill()
+            stranger.wait()

@@ -6,6 +6,9 @@ tests/system/test_process_tracking.py and tests/privileged/test_cgroup_tracking.
 
 from __future__ import annotations
 
+import asyncio
+import os
+
 import pytest
 
 from supervisor.daemon import cgroups
@@ -130,3 +133,65 @@ def test_a_tree_left_behind_is_removed_oldest_first(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "rmdir", rmdir)
     assert cgroups.remove(str(root))
     assert removed == children + [str(root)]
+
+
+def _tracker_on_plain_files(tmp_path, loop):
+    """A cgroup tracker over plain directories: each cgroup.events file is
+    written by the test, as the kernel would."""
+    from supervisor.daemon.cgroup_tracking import CgroupTracker
+
+    tracker = CgroupTracker(str(tmp_path), loop)
+    emptied: list[str] = []
+    tracker.on_change = emptied.append
+    return tracker, emptied
+
+
+def _settle(loop, seconds=0.05):
+    loop.run_until_complete(asyncio.sleep(seconds))
+
+
+def test_a_run_is_watched_from_the_first_wait_not_from_its_spawn(tmp_path):
+    loop = asyncio.new_event_loop()
+    try:
+        tracker, emptied = _tracker_on_plain_files(tmp_path, loop)
+        run = tracker.new_run("web")
+        events = os.path.join(run.cgroup, "cgroup.events")
+        with open(events, "w") as f:
+            f.write("populated 1\n")
+        assert run.cgroup not in tracker.watcher  # a spawn makes no watch
+        assert tracker.watch(run) and run.cgroup in tracker.watcher
+        assert tracker.watch(run)  # asked again at each wait: the same watch
+        _settle(loop)
+        assert emptied == []
+        with open(events, "w") as f:
+            f.write("populated 0\n")
+        _settle(loop)
+        assert emptied == ["web"]
+        tracker.close()
+    finally:
+        loop.close()
+
+
+def test_a_run_that_emptied_before_its_watch_is_announced_all_the_same(tmp_path):
+    """No event will come for an emptying the watch did not see: watch() looks once."""
+    loop = asyncio.new_event_loop()
+    try:
+        tracker, emptied = _tracker_on_plain_files(tmp_path, loop)
+        run = tracker.new_run("web")
+        with open(os.path.join(run.cgroup, "cgroup.events"), "w") as f:
+            f.write("populated 0\n")
+        assert tracker.watch(run)
+        _settle(loop)
+        assert emptied == ["web"]
+        tracker.close()
+    finally:
+        loop.close()
+
+
+def test_without_inotify_a_run_is_not_watched(tmp_path):
+    from supervisor.daemon.cgroup_tracking import CgroupTracker
+
+    tracker = CgroupTracker(str(tmp_path))  # no loop: no watcher, superd polls
+    run = tracker.new_run("web")
+    assert not tracker.watch(run)
+    tracker.close()
