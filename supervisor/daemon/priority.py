@@ -1,20 +1,23 @@
-"""superd's CPU priority while it spawns: above its programs', below nobody's
-for longer than a burst of spawns lasts.
+"""superd's CPU priority while it starts its programs: above theirs, for as
+long as the start-up lasts and no longer.
 
 Each spawn is work of superd's (the run's cgroup, the fork, the bookkeeping)
 while the programs it has just started do their own start-up (an exec, a
 shell, a dynamic linker) on the same CPUs. At the same nice value the kernel
 shares a CPU evenly between superd and each of them, so on a machine with few
-CPUs superd spends much of a start-up waiting behind its own newborn programs,
-and the last program starts late although the CPUs were busy all along. For
-the length of a burst of spawns (the start-up, ``start all``, a storm of
-restarts) superd therefore runs at ``spawn_nice`` (-10 by default) and goes
-back to nice 0 once it has spawned nothing for :data:`HOLD` seconds.
+CPUs superd spends much of a start-up waiting behind its own newborn programs
+(a 1,000-program start-up on 2 CPUs: ~0.5 s of it runnable but not running,
+most of it right after the cgroup move of each spawn). While it starts its
+programs superd therefore runs at ``spawn_nice`` (-10 by default), and at
+nice 0 again as soon as the last is spawned: never while it captures their
+output (raised, it would read their pipes in smaller bites and slow the
+writers) and never for a single restart.
 
 Its children must not inherit that: with its raise superd sets
 ``SCHED_RESET_ON_FORK``, with which every process it forks is born at nice 0
 (the kernel resets a negative nice in the child), and it clears the flag when it
-lowers itself again (both are settings of superd's one thread). A program's own ``nice`` is set in its child as before.
+lowers itself again (both are settings of superd's one thread). A program's
+own ``nice`` is set in its child as before.
 
 superd leaves its priority alone where it was started with another nice value
 or scheduling policy (the operator chose those, and its programs inherit them),
@@ -24,14 +27,12 @@ no RLIMIT_NICE allowance): the first refusal turns this off for good.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 log = logging.getLogger("superd")
-
-#: Seconds without a spawn after which superd lowers itself again.
-HOLD = 0.05
 
 
 class Scheduler:
@@ -57,23 +58,16 @@ def usable() -> bool:
 
 
 class SpawnPriority:
-    """Call :meth:`spawning` before each spawn; :meth:`close` when superd stops.
+    """``with priority.raised():`` around a start-up's spawns.
 
-    ``wanted()`` gives the nice value for a burst (``spawn_nice``, read at each
-    raise so that a reload changes it); ``later(delay, callback)`` is the event
-    loop's timer and ``clock()`` its time.
+    ``wanted()`` gives the nice value (``spawn_nice``, read at each raise so
+    that a reload changes it).
     """
 
-    def __init__(self, wanted: Callable[[], int], clock: Callable[[], float],
-                 later: Callable[[float, Callable[[], None]], object],
-                 scheduler: Optional[Scheduler] = None) -> None:
+    def __init__(self, wanted: Callable[[], int], scheduler: Optional[Scheduler] = None) -> None:
         self._wanted = wanted
-        self._clock = clock
-        self._later = later
         self._scheduler = scheduler
-        self.raised = 0            # the nice value superd is at, while raised; 0 otherwise
-        self._last = 0.0           # when superd last spawned
-        self._timer = None
+        self.raised_to = 0  # the nice value superd is at, while raised; 0 otherwise
         self.enabled = scheduler is not None and self._chosen_by_nobody()
 
     def _chosen_by_nobody(self) -> bool:
@@ -84,14 +78,17 @@ class SpawnPriority:
         except OSError:
             return False
 
-    def spawning(self) -> None:
-        if not self.enabled:
-            return
-        self._last = self._clock()
-        if not self.raised:
-            self._raise()
+    @contextlib.contextmanager
+    def raised(self) -> Iterator[None]:
+        self._raise()
+        try:
+            yield
+        finally:
+            self.lower()
 
     def _raise(self) -> None:
+        if not self.enabled or self.raised_to:
+            return
         nice = self._wanted()
         if nice >= 0:
             return
@@ -100,8 +97,9 @@ class SpawnPriority:
             self._scheduler.set_nice(nice)
         except OSError as exc:  # unprivileged: the flag is never touched (clearing it would need privilege)
             self.enabled = False
-            log.info("superd cannot raise its priority while it spawns (%s): spawn_nice has no effect",
-                     exc.strerror or exc)
+            # Debug: a container without CAP_SYS_NICE is the usual case, nothing to act on.
+            log.debug("superd cannot raise its priority while it spawns (%s): spawn_nice has no effect",
+                      exc.strerror or exc)
             return
         try:
             # Before the next fork (both are this thread's own settings, and this
@@ -110,41 +108,21 @@ class SpawnPriority:
         except OSError as exc:  # pragma: no cover - allowed to raise itself, refused the flag
             self.enabled = False
             self._scheduler.set_nice(0)
-            log.info("superd cannot set SCHED_RESET_ON_FORK (%s): spawn_nice has no effect", exc.strerror or exc)
+            log.debug("superd cannot set SCHED_RESET_ON_FORK (%s): spawn_nice has no effect", exc.strerror or exc)
             return
-        self.raised = nice
-        self._timer = self._later(HOLD, self._maybe_lower)
+        self.raised_to = nice
 
-    def _maybe_lower(self) -> None:
-        self._timer = None
-        left = self._last + HOLD - self._clock()
-        if left > 0:
-            self._timer = self._later(left, self._maybe_lower)
-        else:
-            self._lower()
-
-    def _lower(self) -> None:
-        if not self.raised:
+    def lower(self) -> None:
+        """Back to nice 0 (also when superd closes)."""
+        if not self.raised_to:
             return
         assert self._scheduler is not None
-        self.raised = 0
+        self.raised_to = 0
         try:
             self._scheduler.set_nice(0)  # lowering needs no privilege
         except OSError as exc:  # pragma: no cover - the kernel refused a lower priority
             log.warning("superd cannot lower its priority back to nice 0: %s", exc.strerror or exc)
-        self._clear_flag()
-
-    def _clear_flag(self) -> None:
-        assert self._scheduler is not None
         try:
             self._scheduler.reset_on_fork(False)
-        except OSError:
-            pass  # never set, or superd lost the privilege to clear it: harmless at nice 0
-
-    def close(self) -> None:
-        if self._timer is not None:
-            cancel = getattr(self._timer, "cancel", None)
-            if cancel is not None:
-                cancel()
-            self._timer = None
-        self._lower()
+        except OSError:  # pragma: no cover - superd lost the privilege to clear it: harmless at nice 0
+            pass

@@ -118,8 +118,6 @@ class ProcessRuntime:
         pipe = self._stdin_pipe(instance.name, capture) if instance.program.stdin else None
         if pipe is not None:
             stdin = pipe.child_fd
-        if sv.priority is not None:
-            sv.priority.spawning()
         before = procfs.boot_ns()
         try:
             with tracker.spawning(run):  # born in its cgroup, where there is one

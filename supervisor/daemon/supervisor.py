@@ -102,8 +102,7 @@ class Supervisor:
         self.outputs.timestamps = self.config.daemon.log_timestamps
         self.outputs.configure(self.processes, self.loop)  # console prefix width, the loop
         self.mainlog.use_loop(self.loop)
-        self.priority = priority.SpawnPriority(lambda: self.config.daemon.spawn_nice, self.loop.time,
-                                               self.loop.call_later,
+        self.priority = priority.SpawnPriority(lambda: self.config.daemon.spawn_nice,
                                                priority.Scheduler() if priority.usable() else None)
         self._done = self.loop.create_future()
         self.reserve = Reserve()
@@ -137,7 +136,8 @@ class Supervisor:
                 await self.server.start()
             if self.http is not None:
                 await self.http.start()
-            await self._start_all()
+            with self.priority.raised():  # above the programs while it starts them (daemon/priority.py)
+                await self._start_all()
             if self.state is DaemonState.STARTING:
                 self.set_state(DaemonState.RUNNING)
                 self.background(self._announce_ready())
@@ -334,7 +334,7 @@ class Supervisor:
     def _close_tracking(self) -> None:
         """superd is ending: its cgroups go, and with nothing left, its state file."""
         if self.priority is not None:
-            self.priority.close()
+            self.priority.lower()
         tracker = self.runtime.tracker
         if tracker is not None:
             tracker.close()
