@@ -60,8 +60,7 @@ def usable() -> bool:
 class SpawnPriority:
     """``with priority.raised():`` around a start-up's spawns.
 
-    ``wanted()`` gives the nice value (``spawn_nice``, read at each raise so
-    that a reload changes it).
+    ``wanted()`` gives the nice value (``spawn_nice``, read at the raise).
     """
 
     def __init__(self, wanted: Callable[[], int], scheduler: Optional[Scheduler] = None) -> None:

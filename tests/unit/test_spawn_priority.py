@@ -67,7 +67,7 @@ def test_each_start_up_reads_the_setting_of_its_time():
     prio, sched, setting = make()
     with prio.raised():
         pass
-    setting[0] = -5  # a reload changed spawn_nice
+    setting[0] = -5  # the config read anew
     with prio.raised():
         assert sched.nice() == -5
 
