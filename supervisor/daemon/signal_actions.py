@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import signal
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 from . import pid1
 from .signals import SignalQueue
@@ -20,9 +20,6 @@ from ..config import ConfigError
 from ..core.errors import Refused
 from ..core.process import signal_name
 from ..core.states import DaemonState
-
-if TYPE_CHECKING:
-    from .supervisor import Supervisor
 
 log = logging.getLogger("superd")
 

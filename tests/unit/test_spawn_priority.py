@@ -116,8 +116,8 @@ def test_no_scheduler_no_raise():
     assert not prio.enabled
 
 
-@pytest.mark.skipif(not priority.usable(), reason="needs Linux's SCHED_RESET_ON_FORK")
 def test_the_real_scheduler_reads_this_thread():
+    assert priority.usable()  # superd is Linux-only: SCHED_RESET_ON_FORK is always there
     real = priority.Scheduler()
     assert real.nice() == os.getpriority(os.PRIO_PROCESS, 0)
     assert real.policy() == os.sched_getscheduler(0)
