@@ -45,7 +45,6 @@ class CgroupTracker(Tracker):
             try:
                 self.watcher = cgroups.Watcher(self._changed)
                 loop.add_reader(self.watcher.fileno(), self.watcher.read)
-                self.watched = True
             except OSError as exc:
                 log.warning("cannot watch cgroups with inotify (%s): polling them while they stop", exc)
                 self.watcher = None

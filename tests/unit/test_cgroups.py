@@ -135,57 +135,51 @@ def test_a_tree_left_behind_is_removed_oldest_first(tmp_path, monkeypatch):
     assert removed == children + [str(root)]
 
 
-def _tracker_on_plain_files(tmp_path, loop):
-    """A cgroup tracker over plain directories: each cgroup.events file is
-    written by the test, as the kernel would."""
+@pytest.fixture
+def plain_tracker(tmp_path):
+    """A cgroup tracker over plain directories, on an event loop of its own:
+    each cgroup.events file is written by the test, as the kernel would.
+    Yields (tracker, the names on_change heard, a function that runs the loop a moment)."""
     from supervisor.daemon.cgroup_tracking import CgroupTracker
 
+    loop = asyncio.new_event_loop()
     tracker = CgroupTracker(str(tmp_path), loop)
     emptied: list[str] = []
     tracker.on_change = emptied.append
-    return tracker, emptied
-
-
-def _settle(loop, seconds=0.05):
-    loop.run_until_complete(asyncio.sleep(seconds))
-
-
-def test_a_run_is_watched_from_the_first_wait_not_from_its_spawn(tmp_path):
-    loop = asyncio.new_event_loop()
     try:
-        tracker, emptied = _tracker_on_plain_files(tmp_path, loop)
-        run = tracker.new_run("web")
-        events = os.path.join(run.cgroup, "cgroup.events")
-        with open(events, "w") as f:
-            f.write("populated 1\n")
-        assert run.cgroup not in tracker.watcher  # a spawn makes no watch
-        assert tracker.watch(run) and run.cgroup in tracker.watcher
-        assert tracker.watch(run)  # asked again at each wait: the same watch
-        _settle(loop)
-        assert emptied == []
-        with open(events, "w") as f:
-            f.write("populated 0\n")
-        _settle(loop)
-        assert emptied == ["web"]
-        tracker.close()
+        yield tracker, emptied, lambda: loop.run_until_complete(asyncio.sleep(0.05))
     finally:
+        tracker.close()
         loop.close()
 
 
-def test_a_run_that_emptied_before_its_watch_is_announced_all_the_same(tmp_path):
+def _populated(run, flag: int) -> None:
+    with open(os.path.join(run.cgroup, "cgroup.events"), "w") as f:
+        f.write(f"populated {flag}\n")
+
+
+def test_a_run_is_watched_from_the_first_wait_not_from_its_spawn(plain_tracker):
+    tracker, emptied, settle = plain_tracker
+    run = tracker.new_run("web")
+    _populated(run, 1)
+    assert run.cgroup not in tracker.watcher  # a spawn makes no watch
+    assert tracker.watch(run) and run.cgroup in tracker.watcher
+    assert tracker.watch(run)  # asked again at each wait: the same watch
+    settle()
+    assert emptied == []
+    _populated(run, 0)
+    settle()
+    assert emptied == ["web"]
+
+
+def test_a_run_that_emptied_before_its_watch_is_announced_all_the_same(plain_tracker):
     """No event will come for an emptying the watch did not see: watch() looks once."""
-    loop = asyncio.new_event_loop()
-    try:
-        tracker, emptied = _tracker_on_plain_files(tmp_path, loop)
-        run = tracker.new_run("web")
-        with open(os.path.join(run.cgroup, "cgroup.events"), "w") as f:
-            f.write("populated 0\n")
-        assert tracker.watch(run)
-        _settle(loop)
-        assert emptied == ["web"]
-        tracker.close()
-    finally:
-        loop.close()
+    tracker, emptied, settle = plain_tracker
+    run = tracker.new_run("web")
+    _populated(run, 0)
+    assert tracker.watch(run)
+    settle()
+    assert emptied == ["web"]
 
 
 def test_without_inotify_a_run_is_not_watched(tmp_path):
