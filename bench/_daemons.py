@@ -240,14 +240,16 @@ class Superd(Daemon):
         if pid is not None:
             _procs.remove_cgroup_tree(f"superd-{pid}")
 
-    def __init__(self, workdir: Path, socket: str, launch: "SuperdLaunch", http_socket: str = "") -> None:
+    def __init__(self, workdir: Path, socket: str, launch: "SuperdLaunch", http_socket: str = "",
+                 nice: Optional[int] = None) -> None:
         """``http_socket``: when given, the config gets ``[http]`` listening on this unix
         socket (superd imports its HTTP server, h11 included, only then); the kind is
-        then ``superd+http``."""
+        then ``superd+http``. ``nice``: the ``[superd] nice`` setting, when not superd's default."""
         super().__init__("superd+http" if http_socket else "superd", workdir)
         self.launch_with = launch
         self.socket = socket
         self.http_socket = http_socket
+        self.nice = nice
 
     def argv(self, config: Path) -> list[str]:
         return [*self.launch_with.daemon, "-c", str(config)]
@@ -262,6 +264,7 @@ class Superd(Daemon):
             f"socket = {q(self.socket)}",
             f"run_dir = {q(str(self.workdir / 'run'))}",
             f"logs_dir = {q(str(self.workdir / 'logs'))}",
+            *([f"nice = {self.nice}"] if self.nice is not None else []),
             "",
         ]
         if self.http_socket:

@@ -81,6 +81,8 @@ ROWS: list[tuple[str, str, str, float, Optional[str], Target]] = [
     ("restart_quick_1_s", "  1st restart", "ms", 1000, None, lambda n: None),
     ("restart_quick_2_s", "  2nd restart", "ms", 1000, None, lambda n: None),
     ("restart_quick_3_s", "  3rd restart", "ms", 1000, None, lambda n: None),
+    ("restart_loaded_s", "restart latency after a 1.2 s run, 4 busy loops per CPU (nice 0) meanwhile", "ms", 1000,
+     None, lambda n: None),
     ("idle_cpu_pct", "daemon CPU while idle (% of one CPU)", "%", 1, None,
      lambda n: ("0 %", lambda s, o, f, r: s < 0.0005)),
     ("idle_wakeups_per_s", "  daemon context switches per second while idle", "/s", 1, None, lambda n: None),
@@ -233,6 +235,8 @@ def notes(report: dict) -> list[str]:
                            f"{d['of']} programs stopped{proj}.")
     for skip in meta.get("skipped", []):
         out.append(f"- {skip['kind']} not run at N={skip['n']}: {skip['reason']}.")
+    if meta.get("superd_nice") is not None:
+        out.append(f"- superd ran with `nice = {meta['superd_nice']}` (--superd-nice), not its default.")
     if meta.get("output_by_n"):
         modes = ", ".join(f"N={n}: {mode}" for n, mode in meta["output_by_n"].items())
         out.append(f"- program output in the lifecycle runs: {modes}; descriptor limit (soft/hard, inherited "

@@ -8,13 +8,14 @@ descendants) when the function returns or fails.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import _procs
 from _daemons import Daemon, Program
@@ -147,6 +148,21 @@ def restart_latency(env: Env, kind: str, *, run_secs: float, restarts: int) -> l
         d.cleanup()
     starts, exits = read_stamps(stamps, "start"), read_stamps(stamps, "exit")
     return [starts[i + 1] - exits[i] for i in range(restarts)]
+
+
+@contextlib.contextmanager
+def busy_cpus(env: Env, per_cpu: int = 4) -> Iterator[int]:
+    """``per_cpu`` busy loops per CPU at nice 0 (none of the daemon's), for as long as
+    the ``with`` lasts: a machine whose CPUs its own work keeps busy. Yields their number."""
+    count = per_cpu * (os.cpu_count() or 1)
+    loops = [_procs.launch([env.python, "-S", "-c", "while True: pass"], cwd=str(env.root), env=dict(os.environ))
+             for _ in range(count)]
+    try:
+        yield count
+    finally:
+        for proc in loops:
+            _procs.kill_tree(proc.pid, proc)
+            _procs.forget(proc)
 
 
 def read_stamps(path: Path, kind: str) -> list[float]:

@@ -109,8 +109,9 @@ class Run:
         self.root = Path(tempfile.mkdtemp(prefix="superd-bench-"))
         # Unix socket paths are limited to 107 bytes: keep them short even under a long $TMPDIR.
         self.sockdir = self.root if len(str(self.root)) <= 60 else Path(tempfile.mkdtemp(prefix="sdb-", dir="/tmp"))
-        make = {"superd": lambda w, sock: Superd(w, sock, self.launch),
-                HTTP_KIND: lambda w, sock: Superd(w, sock, self.launch, http_socket=_http_socket(sock)),
+        nice = args.superd_nice
+        make = {"superd": lambda w, sock: Superd(w, sock, self.launch, nice=nice),
+                HTTP_KIND: lambda w, sock: Superd(w, sock, self.launch, http_socket=_http_socket(sock), nice=nice),
                 "supervisord": lambda w, sock: Supervisord(w, sock, self.venv)}
         # The bare launcher runs on superd's interpreter, started the same way (with -S or not).
         launcher_python = [python, "-S"] if "-S" in self.launch.daemon else [python]
@@ -132,7 +133,7 @@ class Run:
                 "launcher_cmd": [*launcher_python, str(_lifecycle.LAUNCHER)],
                 "supervisord_venv": str(self.venv) if self.venv else None,
                 "restart_program": self.env.restart_impl,
-                "http": args.http,
+                "http": args.http, "superd_nice": args.superd_nice,
                 "lifecycle_kinds": list(self.lifecycle_kinds),
             },
         }
@@ -225,8 +226,11 @@ class Run:
                 for i, gap in enumerate(quick, 1):
                     self.add(f"restart_quick_{i}_s", "-", kind, gap)
                 self.add("restart_quick_median3_s", "-", kind, statistics.median(quick))
+                with _scenarios.busy_cpus(self.env) as loops:
+                    loaded = _scenarios.restart_latency(self.env, kind, run_secs=1.2, restarts=self.args.restarts)
+                self.add("restart_loaded_s", "-", kind, loaded)
                 log(f"[{kind} restart rep {rep + 1}/{self.args.reps}] after 1.2 s runs: {_ms(long_run)}; "
-                    f"0.2 s program, first 3: {_ms(quick)}")
+                    f"0.2 s program, first 3: {_ms(quick)}; after 1.2 s runs, {loops} busy loops: {_ms(loaded)}")
 
     def captures(self) -> None:
         a = self.args
@@ -348,6 +352,8 @@ def parse_args(argv):
     p.add_argument("--editable-hook", choices=("skip", "keep"), default="skip",
                    help="skip (default): start superd/superctl with python -S and site-packages on PYTHONPATH, "
                         "as a regular install starts; keep: as the editable .venv does (~20 ms more per start)")
+    p.add_argument("--superd-nice", type=int,
+                   help="superd's [superd] nice (default: its own default, -10; 0: superd at its programs' priority)")
     p.add_argument("--python", help="interpreter that runs superd (default: this one, else .venv/bin/python)")
     p.add_argument("--supervisord-venv", default=str(_setup.DEFAULT_VENV), help="where supervisord 4.3 is installed")
     p.add_argument("--keep", action="store_true", help="keep the scratch directory (configs, daemon logs)")

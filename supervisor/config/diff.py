@@ -17,7 +17,7 @@ from .model import Config, DaemonSettings, InstanceConfig
 from .sockets import changed_sockets
 
 #: Daemon settings that only take effect when superd starts again.
-RESTART_ONLY = ("socket", "socket_mode", "socket_group", "run_dir", "cgroups", "spawn_nice")
+RESTART_ONLY = ("socket", "socket_mode", "socket_group", "run_dir", "cgroups")
 
 
 @dataclass(frozen=True)

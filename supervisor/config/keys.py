@@ -133,7 +133,7 @@ DAEMON_KEYS: dict[str, Check] = {
     "logs_dir": _path,
     "include": array(_path, "an array of glob patterns"),
     "cgroups": choice("auto", "off"),
-    "spawn_nice": integer(-20, 0),
+    "nice": integer(-20, 0),
     **DAEMON_EVENT_KEYS,
 }
 

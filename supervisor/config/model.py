@@ -87,7 +87,7 @@ class DaemonSettings:
     logs_dir: str
     include: tuple[str, ...] = ()      # absolute glob patterns
     cgroups: str = "auto"              # "auto": a cgroup v2 per program where usable; "off": never
-    spawn_nice: int = -10              # superd's nice value while it starts its programs (daemon/priority.py); 0: never raised
+    nice: int = -10                    # superd's own nice value while it runs (daemon/priority.py); 0: never raised
     log_timestamps: bool = False       # the programs' default: an RFC 3339 time before each captured line
     log_file: str | None = None        # superd's own log, as well as stderr; absolute
     log_file_maxbytes: int = 50 << 20  # rotated like a program's log file (0: never)

@@ -1,36 +1,35 @@
-"""superd's CPU priority while it starts its programs: above theirs, for as
-long as the start-up lasts and no longer.
+"""superd's own CPU priority: above its programs' for as long as it runs, and
+theirs untouched.
 
-Each spawn is work of superd's (the run's cgroup, the fork, the bookkeeping)
-while the programs it has just started do their own start-up (an exec, a
-shell, a dynamic linker) on the same CPUs. At the same nice value the kernel
-shares a CPU evenly between superd and each of them, so on a machine with few
-CPUs superd spends much of a start-up waiting behind its own newborn programs
-(a 1,000-program start-up on 2 CPUs: ~0.5 s of it runnable but not running,
-most of it right after the cgroup move of each spawn). While it starts its
-programs superd therefore runs at ``spawn_nice`` (-10 by default), and at
-nice 0 again as soon as the last is spawned: never while it captures their
-output (raised, it would read their pipes in smaller bites and slow the
-writers) and never for a single restart.
+Everything superd does is on the path of its programs: a spawn, a reap and the
+restart after it, the stop plan's timers, the reading of their output pipes,
+an answer to ``superctl``. At the same nice value the kernel shares a CPU
+evenly between superd and each of its programs, so on a busy machine superd
+waits its turn behind them (measured on 2 CPUs: a 1,000-program start-up spent
+~0.5 s runnable but not running, behind the programs it had just started; with
+8 busy programs a crashed one was restarted after a median 21 ms instead of
+9 ms; 100 programs writing at once lost ~6% of their throughput to superd
+waiting while their pipes filled). superd therefore runs at ``nice`` (-10 by
+default) from its start to its end.
 
 Its children must not inherit that: with its raise superd sets
-``SCHED_RESET_ON_FORK``, with which every process it forks is born at nice 0
-(the kernel resets a negative nice in the child), and it clears the flag when it
-lowers itself again (both are settings of superd's one thread). A program's
-own ``nice`` is set in its child as before.
+``SCHED_RESET_ON_FORK``, with which every process it forks (programs, hooks,
+probes, event listeners) is born at nice 0 (the kernel resets a negative nice
+in the child). A program's own ``nice`` is set in its child as before.
 
 superd leaves its priority alone where it was started with another nice value
-or scheduling policy (the operator chose those, and its programs inherit them),
-where ``spawn_nice = 0``, and where it may not raise itself (no CAP_SYS_NICE and
-no RLIMIT_NICE allowance): the first refusal turns this off for good.
+or scheduling policy (the operator chose those, and its programs inherit
+them), where ``nice = 0``, where someone has since changed it from outside
+(``renice``), and where it may not raise itself (no CAP_SYS_NICE and no
+RLIMIT_NICE allowance, as in most containers): the first refusal turns this
+off for good.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-from typing import Callable, Iterator, Optional
+from typing import Callable, Optional
 
 log = logging.getLogger("superd")
 
@@ -39,7 +38,7 @@ class Scheduler:
     """The calling thread's nice value and scheduling policy (Linux); a fake one in tests."""
 
     def policy(self) -> int:
-        return os.sched_getscheduler(0)
+        return os.sched_getscheduler(0) & ~getattr(os, "SCHED_RESET_ON_FORK", 0)
 
     def nice(self) -> int:
         return os.getpriority(os.PRIO_PROCESS, 0)
@@ -57,16 +56,17 @@ def usable() -> bool:
     return all(hasattr(os, name) for name in ("SCHED_RESET_ON_FORK", "sched_setscheduler", "setpriority"))
 
 
-class SpawnPriority:
-    """``with priority.raised():`` around a start-up's spawns.
+class OwnPriority:
+    """superd's nice value: :meth:`apply` at the start and after a reload that
+    changed it, :meth:`restore` when superd ends.
 
-    ``wanted()`` gives the nice value (``spawn_nice``, read at the raise).
+    ``wanted()`` gives the nice value (``[superd] nice``, read at each apply).
     """
 
     def __init__(self, wanted: Callable[[], int], scheduler: Optional[Scheduler] = None) -> None:
         self._wanted = wanted
         self._scheduler = scheduler
-        self.raised_to = 0  # the nice value superd is at, while raised; 0 otherwise
+        self.at = 0  # the nice value superd set itself to (0: none, or lowered again)
         self.enabled = scheduler is not None and self._chosen_by_nobody()
 
     def _chosen_by_nobody(self) -> bool:
@@ -77,48 +77,53 @@ class SpawnPriority:
         except OSError:
             return False
 
-    @contextlib.contextmanager
-    def raised(self) -> Iterator[None]:
-        self._raise()
-        try:
-            yield
-        finally:
-            self.lower()
-
-    def _raise(self) -> None:
-        if not self.enabled or self.raised_to:
+    def apply(self) -> None:
+        """Be at the wanted nice value (a no-op when already there, or when off)."""
+        if not self.enabled:
             return
-        nice = self._wanted()
-        if nice >= 0:
+        nice = min(self._wanted(), 0)
+        if nice == self.at:
             return
         assert self._scheduler is not None
+        try:
+            now = self._scheduler.nice()
+        except OSError:  # pragma: no cover - getpriority of oneself does not fail
+            now = self.at
+        if now != self.at:
+            self.enabled = False
+            log.info("superd was reniced to %d from outside: its [superd] nice setting no longer applies", now)
+            return
+        if nice == 0:
+            self.restore()
+            return
         try:
             self._scheduler.set_nice(nice)
         except OSError as exc:  # unprivileged: the flag is never touched (clearing it would need privilege)
             self.enabled = False
             # Debug: a container without CAP_SYS_NICE is the usual case, nothing to act on.
-            log.debug("superd cannot raise its priority while it spawns (%s): spawn_nice has no effect",
-                      exc.strerror or exc)
+            log.debug("superd cannot raise its priority (%s): its nice setting has no effect", exc.strerror or exc)
             return
-        try:
-            # Before the next fork (both are this thread's own settings, and this
-            # thread forks nothing in between): no child is born at superd's nice.
-            self._scheduler.reset_on_fork(True)
-        except OSError as exc:  # pragma: no cover - allowed to raise itself, refused the flag
-            self.enabled = False
-            self._scheduler.set_nice(0)
-            log.debug("superd cannot set SCHED_RESET_ON_FORK (%s): spawn_nice has no effect", exc.strerror or exc)
-            return
-        self.raised_to = nice
+        if self.at == 0:
+            try:
+                # Before the next fork (both are this thread's own settings, and this
+                # thread forks nothing in between): no child is born at superd's nice.
+                self._scheduler.reset_on_fork(True)
+            except OSError as exc:  # pragma: no cover - allowed to raise itself, refused the flag
+                self.enabled = False
+                self._scheduler.set_nice(0)
+                log.debug("superd cannot set SCHED_RESET_ON_FORK (%s): its nice setting has no effect",
+                          exc.strerror or exc)
+                return
+        self.at = nice
 
-    def lower(self) -> None:
-        """Back to nice 0 (also when superd closes)."""
-        if not self.raised_to:
+    def restore(self) -> None:
+        """Back to nice 0, the flag cleared (superd ends, or ``nice = 0`` came with a reload)."""
+        if not self.at:
             return
         assert self._scheduler is not None
-        self.raised_to = 0
+        self.at = 0
         try:
-            self._scheduler.set_nice(0)  # lowering needs no privilege
+            self._scheduler.set_nice(0)  # lowering needs no privilege; first, so no child is born raised
         except OSError as exc:  # pragma: no cover - the kernel refused a lower priority
             log.warning("superd cannot lower its priority back to nice 0: %s", exc.strerror or exc)
         try:

@@ -91,7 +91,7 @@ class Supervisor:
         # (group -> its processes, program -> its instances), made when a name is first resolved
         self._names: Optional[tuple[dict[str, list[Process]], dict[str, list[Process]]]] = None
         self.starting = ""  # start-up's progress, while it lasts
-        self.priority: Optional[priority.SpawnPriority] = None  # superd's nice while it spawns, once it runs
+        self.priority: Optional[priority.OwnPriority] = None  # superd's own nice value, once it runs
 
     # ------------------------------------------------------------------ running
 
@@ -102,8 +102,9 @@ class Supervisor:
         self.outputs.timestamps = self.config.daemon.log_timestamps
         self.outputs.configure(self.processes, self.loop)  # console prefix width, the loop
         self.mainlog.use_loop(self.loop)
-        self.priority = priority.SpawnPriority(lambda: self.config.daemon.spawn_nice,
-                                               priority.Scheduler() if priority.usable() else None)
+        self.priority = priority.OwnPriority(lambda: self.config.daemon.nice,
+                                             priority.Scheduler() if priority.usable() else None)
+        self.priority.apply()  # above its programs from now on (daemon/priority.py)
         self._done = self.loop.create_future()
         self.reserve = Reserve()
         self.events.emit("daemon", to_state=self.state.value, reason=f"superd starting (pid {os.getpid()})")
@@ -136,8 +137,7 @@ class Supervisor:
                 await self.server.start()
             if self.http is not None:
                 await self.http.start()
-            with self.priority.raised():  # above the programs while it starts them (daemon/priority.py)
-                await self._start_all()
+            await self._start_all()
             if self.state is DaemonState.STARTING:
                 self.set_state(DaemonState.RUNNING)
                 self.background(self._announce_ready())
@@ -334,7 +334,7 @@ class Supervisor:
     def _close_tracking(self) -> None:
         """superd is ending: its cgroups go, and with nothing left, its state file."""
         if self.priority is not None:
-            self.priority.lower()
+            self.priority.restore()
         tracker = self.runtime.tracker
         if tracker is not None:
             tracker.close()

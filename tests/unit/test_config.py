@@ -273,9 +273,9 @@ BAD_DAEMON = [
     ("include", "conf.d/*.toml", 'expected an array of glob patterns, got "conf.d/*.toml" (string)'),
     ("cgroups", "on", 'expected one of "auto", "off", got "on" (string)'),
     ("cgroups", False, 'expected one of "auto", "off", got false (boolean)'),
-    ("spawn_nice", 5, "expected an integer from -20 to 0, got 5 (integer)"),
-    ("spawn_nice", -21, "expected an integer from -20 to 0, got -21 (integer)"),
-    ("spawn_nice", "-10", 'expected an integer from -20 to 0, got "-10" (string)'),
+    ("nice", 5, "expected an integer from -20 to 0, got 5 (integer)"),
+    ("nice", -21, "expected an integer from -20 to 0, got -21 (integer)"),
+    ("nice", "-10", 'expected an integer from -20 to 0, got "-10" (string)'),
     ("log_timestamps", 1, "expected true or false, got 1 (integer)"),
 ]
 
@@ -454,7 +454,7 @@ def test_unknown_daemon_key():
     [problem] = problems({"superd": {"sockets": "/x"}})
     assert problem.startswith(f'{MAIN}: superd.sockets: unknown key (did you mean "socket"?); '
                               "expected one of socket, socket_mode,")
-    assert problem.endswith("logs_dir, include, cgroups, spawn_nice, log_timestamps")
+    assert problem.endswith("logs_dir, include, cgroups, nice, log_timestamps")
 
 
 def test_unknown_program_key_is_refused_and_quoted_when_needed():

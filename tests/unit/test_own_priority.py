@@ -1,4 +1,4 @@
-"""superd's priority while it starts its programs (daemon/priority.py), with a fake scheduler."""
+"""superd's own priority (daemon/priority.py), with a fake scheduler."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import os
 import pytest
 
 from supervisor.daemon import priority
-from supervisor.daemon.priority import SpawnPriority
+from supervisor.daemon.priority import OwnPriority
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(10)]
 
@@ -39,43 +39,44 @@ class Scheduler(priority.Scheduler):
         self.flag = on
 
 
-def make(wanted: int = -10, **scheduler) -> tuple[SpawnPriority, Scheduler, list[int]]:
+def make(wanted: int = -10, **scheduler) -> tuple[OwnPriority, Scheduler, list[int]]:
     sched, setting = Scheduler(**scheduler), [wanted]
-    return SpawnPriority(lambda: setting[0], sched), sched, setting
+    return OwnPriority(lambda: setting[0], sched), sched, setting
 
 
-def test_superd_is_raised_for_the_start_up_with_reset_on_fork_and_lowered_after():
+def test_superd_raises_itself_with_reset_on_fork_and_restores_at_its_end():
     prio, sched, _ = make()
-    with prio.raised():
-        # raised before any fork, the flag set before the first child
-        assert sched.calls == [("nice", -10), ("reset_on_fork", True)]
-        assert (sched.nice(), sched.flag, prio.raised_to) == (-10, True, -10)
+    prio.apply()
+    # raised before any fork, the flag set before the first child
+    assert sched.calls == [("nice", -10), ("reset_on_fork", True)]
+    assert (sched.nice(), sched.flag, prio.at) == (-10, True, -10)
+    prio.apply()  # already there: nothing
+    assert len(sched.calls) == 2
+    prio.restore()
     # lowered first, then the flag cleared (no child is born at -10 meanwhile)
     assert sched.calls[2:] == [("nice", 0), ("reset_on_fork", False)]
-    assert (sched.nice(), sched.flag, prio.raised_to) == (0, False, 0)
+    assert (sched.nice(), sched.flag, prio.at) == (0, False, 0)
 
 
-def test_a_start_up_cut_short_by_an_error_lowers_superd_all_the_same():
-    prio, sched, _ = make()
-    with pytest.raises(RuntimeError):
-        with prio.raised():
-            raise RuntimeError("interrupted")
-    assert (sched.nice(), sched.flag) == (0, False)
-
-
-def test_each_start_up_reads_the_setting_of_its_time():
+def test_a_reload_moves_it_keeps_the_flag_and_nice_0_lowers_it():
     prio, sched, setting = make()
-    with prio.raised():
-        pass
+    prio.apply()
     setting[0] = -5  # the config read anew
-    with prio.raised():
-        assert sched.nice() == -5
+    prio.apply()
+    assert sched.calls[2:] == [("nice", -5)]  # the flag stays set
+    assert (sched.nice(), sched.flag, prio.at) == (-5, True, -5)
+    setting[0] = 0
+    prio.apply()
+    assert (sched.nice(), sched.flag, prio.at) == (0, False, 0)
+    setting[0] = -3  # and raised again by a later reload
+    prio.apply()
+    assert (sched.nice(), sched.flag, prio.at) == (-3, True, -3)
 
 
-def test_spawn_nice_0_leaves_superd_alone():
+def test_nice_0_leaves_superd_alone():
     prio, sched, setting = make(wanted=0)
-    with prio.raised():
-        pass
+    prio.apply()
+    prio.restore()
     assert sched.calls == []
 
 
@@ -83,41 +84,53 @@ def test_spawn_nice_0_leaves_superd_alone():
 def test_a_nice_value_or_policy_someone_chose_is_left_alone(kwargs):
     prio, sched, _ = make(**kwargs)
     assert not prio.enabled
-    with prio.raised():
-        pass
-    prio.lower()
+    prio.apply()
+    prio.restore()
     assert sched.calls == []
 
 
+def test_a_renice_from_outside_wins_over_a_later_reload(caplog):
+    prio, sched, setting = make()
+    prio.apply()
+    sched._nice = -15  # renice -n -15 -p SUPERD
+    setting[0] = -5
+    with caplog.at_level(logging.INFO, logger="superd"):
+        prio.apply()
+    assert sched.nice() == -15 and not prio.enabled
+    assert sched.calls == [("nice", -10), ("reset_on_fork", True)]
+    assert [r.getMessage() for r in caplog.records] == [
+        "superd was reniced to -15 from outside: its [superd] nice setting no longer applies"]
+
+
 def test_without_the_privilege_it_is_off_for_good_and_said_once(caplog):
-    prio, sched, _ = make(refuse=True)
+    prio, sched, setting = make(refuse=True)
     with caplog.at_level(logging.DEBUG, logger="superd"):
-        with prio.raised():
-            pass
-        with prio.raised():
-            pass
+        prio.apply()
+        setting[0] = -5
+        prio.apply()
+        prio.restore()
     assert sched.calls == [("nice", -10)]  # the flag is never touched: clearing it would need the privilege
     assert not prio.enabled and sched.nice() == 0
     assert [r.getMessage() for r in caplog.records] == [
-        "superd cannot raise its priority while it spawns (Permission denied): spawn_nice has no effect"]
+        "superd cannot raise its priority (Permission denied): its nice setting has no effect"]
 
 
-def test_lowering_twice_is_harmless():
+def test_restoring_twice_is_harmless():
     prio, sched, _ = make()
-    with prio.raised():
-        prio.lower()  # superd closing in the middle of its start-up
+    prio.apply()
+    prio.restore()
+    prio.restore()
     assert sched.calls.count(("nice", 0)) == 1
 
 
 def test_no_scheduler_no_raise():
-    prio = SpawnPriority(lambda: -10, None)
-    with prio.raised():
-        pass
-    assert not prio.enabled
+    prio = OwnPriority(lambda: -10, None)
+    prio.apply()
+    assert not prio.enabled and prio.at == 0
 
 
 def test_the_real_scheduler_reads_this_thread():
     assert priority.usable()  # superd is Linux-only: SCHED_RESET_ON_FORK is always there
     real = priority.Scheduler()
     assert real.nice() == os.getpriority(os.PRIO_PROCESS, 0)
-    assert real.policy() == os.sched_getscheduler(0)
+    assert real.policy() == os.sched_getscheduler(0) & ~os.SCHED_RESET_ON_FORK

@@ -1,5 +1,5 @@
-"""superd runs above its programs while it starts them (spawn_nice), and they are
-born at nice 0 all the same (SCHED_RESET_ON_FORK). Needs root (CAP_SYS_NICE)."""
+"""superd runs above its programs for as long as it runs ([superd] nice), and they
+are born at nice 0 all the same (SCHED_RESET_ON_FORK). Needs root (CAP_SYS_NICE)."""
 
 from __future__ import annotations
 
@@ -46,24 +46,57 @@ def nice_of(pid: int) -> int:
         return int(f.read().rsplit(")", 1)[1].split()[16])
 
 
-def test_superd_starts_its_programs_at_spawn_nice_they_are_born_at_0_and_it_comes_back_to_0(superd_factory, tmp_path):
-    count = 200  # a burst long enough for the first programs to look while superd still spawns
+def reset_on_fork(pid: int) -> bool:
+    return bool(os.sched_getscheduler(pid) & os.SCHED_RESET_ON_FORK)
+
+
+def test_superd_runs_at_nice_minus_10_and_its_programs_are_born_at_0(superd_factory, tmp_path):
+    count = 200  # a burst long enough for superd's own start-up work to overlap the programs'
     config, seen = programs(tmp_path, count)
     sd = superd_factory(config)
     seen_values = readings(seen, count)
     assert {mine for mine, _ in seen_values} == {0}, "a program inherited superd's raised priority"
-    assert -10 in {superd for _, superd in seen_values}, "no program saw superd raised while it spawned"
-    assert nice_of(sd.pid) == 0, "superd still raised once its start-up is over"
-    # A restart is no start-up: superd stays at nice 0 for it.
+    assert {superd for _, superd in seen_values} == {-10}, "a program saw superd at another nice value"
+    assert nice_of(sd.pid) == -10 and reset_on_fork(sd.pid)
+    # A restart long after the start-up: superd still above, the new process at 0.
     os.unlink(seen / "p000")
     sd.call("restart", names=["p:p000"])
-    assert readings(seen, count)[0] == (0, 0)
+    assert readings(seen, count)[0] == (0, -10)
 
 
-def test_spawn_nice_0_leaves_superd_at_its_nice(superd_factory, tmp_path):
+def test_a_reload_applies_a_new_nice_and_nice_0_lowers_superd(superd_factory, tmp_path):
+    config, seen = programs(tmp_path, 3)
+    sd = superd_factory(config, daemon="nice = -10")
+    readings(seen, 3)
+    path = tmp_path / "superd.toml"
+    path.write_text(path.read_text().replace("nice = -10", "nice = -3"))
+    sd.call("reload")
+    assert nice_of(sd.pid) == -3 and reset_on_fork(sd.pid)
+    os.unlink(seen / "p001")
+    sd.call("restart", names=["p:p001"])
+    assert readings(seen, 3)[1] == (0, -3)
+    path.write_text(path.read_text().replace("nice = -3", "nice = 0"))
+    sd.call("reload")
+    assert nice_of(sd.pid) == 0 and not reset_on_fork(sd.pid)
+
+
+def test_a_renice_from_outside_is_kept_by_later_reloads(superd_factory, tmp_path):
+    config, seen = programs(tmp_path, 3)
+    sd = superd_factory(config, daemon="nice = -10")
+    readings(seen, 3)
+    os.setpriority(os.PRIO_PROCESS, sd.pid, -15)  # renice -n -15 -p SUPERD
+    path = tmp_path / "superd.toml"
+    path.write_text(path.read_text().replace("nice = -10", "nice = -5"))
+    sd.call("reload")
+    assert nice_of(sd.pid) == -15
+    wait_until(lambda: "superd was reniced to -15 from outside" in sd.log(), timeout=10, what="the log line")
+
+
+def test_nice_0_leaves_superd_at_its_nice(superd_factory, tmp_path):
     config, seen = programs(tmp_path, 50)
-    superd_factory(config, daemon="spawn_nice = 0")
+    sd = superd_factory(config, daemon="nice = 0")
     assert set(readings(seen, 50)) == {(0, 0)}
+    assert not reset_on_fork(sd.pid)
 
 
 def test_superd_started_at_another_nice_keeps_it_and_its_programs_inherit_it(superd_factory, tmp_path):
