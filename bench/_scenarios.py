@@ -154,10 +154,12 @@ def restart_latency(env: Env, kind: str, *, run_secs: float, restarts: int) -> l
 def busy_cpus(env: Env, per_cpu: int = 4) -> Iterator[int]:
     """``per_cpu`` busy loops per CPU at nice 0 (none of the daemon's), for as long as
     the ``with`` lasts: a machine whose CPUs its own work keeps busy. Yields their number."""
-    count = per_cpu * (os.cpu_count() or 1)
-    loops = [_procs.launch([env.python, "-S", "-c", "while True: pass"], cwd=str(env.root), env=dict(os.environ))
-             for _ in range(count)]
+    count = per_cpu * len(os.sched_getaffinity(0))
+    loops: list = []
     try:
+        for _ in range(count):
+            loops.append(_procs.launch([env.python, "-S", "-c", "while True: pass"], cwd=str(env.root),
+                                       env=dict(os.environ)))
         yield count
     finally:
         for proc in loops:

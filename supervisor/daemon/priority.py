@@ -7,10 +7,12 @@ an answer to ``superctl``. At the same nice value the kernel shares a CPU
 evenly between superd and each of its programs, so on a busy machine superd
 waits its turn behind them (measured on 2 CPUs: a 1,000-program start-up spent
 ~0.5 s runnable but not running, behind the programs it had just started; with
-8 busy programs a crashed one was restarted after a median 21 ms instead of
-9 ms; 100 programs writing at once lost ~6% of their throughput to superd
-waiting while their pipes filled). superd therefore runs at ``nice`` (-10 by
-default) from its start to its end.
+8 busy loops on the CPUs a crashed program was back after a median 14.0 ms
+instead of 10.8 (a shell program: 21 instead of 9); 100 programs writing at
+once lost ~6% of their throughput to superd waiting while their pipes
+filled). superd therefore runs at ``nice`` (-10 by default) from its start to
+its end; only its main thread, where all of that happens (a thread it starts,
+for a host name lookup, is born at nice 0 like its children).
 
 Its children must not inherit that: with its raise superd sets
 ``SCHED_RESET_ON_FORK``, with which every process it forks (programs, hooks,
@@ -84,21 +86,20 @@ class OwnPriority:
         nice = min(self._wanted(), 0)
         if nice == self.at:
             return
-        assert self._scheduler is not None
-        try:
-            now = self._scheduler.nice()
-        except OSError:  # pragma: no cover - getpriority of oneself does not fail
-            now = self.at
-        if now != self.at:
-            self.enabled = False
-            log.info("superd was reniced to %d from outside: its [superd] nice setting no longer applies", now)
+        if not self._outside_left_alone():
             return
+        assert self._scheduler is not None
         if nice == 0:
             self.restore()
             return
         try:
             self._scheduler.set_nice(nice)
-        except OSError as exc:  # unprivileged: the flag is never touched (clearing it would need privilege)
+        except OSError as exc:
+            if self.at:  # raised already (an RLIMIT_NICE allowance short of the new value): stay there
+                log.warning("superd cannot raise itself to nice %d (%s): it stays at %d", nice,
+                            exc.strerror or exc, self.at)
+                return
+            # Unprivileged: off for good, and the flag never touched (clearing it would need privilege).
             self.enabled = False
             # Debug: a container without CAP_SYS_NICE is the usual case, nothing to act on.
             log.debug("superd cannot raise its priority (%s): its nice setting has no effect", exc.strerror or exc)
@@ -116,16 +117,32 @@ class OwnPriority:
                 return
         self.at = nice
 
+    def _outside_left_alone(self) -> bool:
+        """Is superd still at the nice value it set itself to? When someone has
+        reniced it (``renice``), theirs wins: this turns off for good (said once)."""
+        assert self._scheduler is not None
+        try:
+            now = self._scheduler.nice()
+        except OSError:  # pragma: no cover - getpriority of oneself does not fail
+            return True
+        if now == self.at:
+            return True
+        self.enabled = False
+        log.info("superd was reniced to %d from outside: its [superd] nice setting no longer applies", now)
+        return False
+
     def restore(self) -> None:
-        """Back to nice 0, the flag cleared (superd ends, or ``nice = 0`` came with a reload)."""
-        if not self.at:
+        """Back to nice 0, the flag cleared (superd ends, or ``nice = 0`` came with a reload);
+        a nice value someone else gave superd meanwhile is theirs, and stays."""
+        if not self.at or not self._outside_left_alone():
             return
         assert self._scheduler is not None
-        self.at = 0
         try:
             self._scheduler.set_nice(0)  # lowering needs no privilege; first, so no child is born raised
         except OSError as exc:  # pragma: no cover - the kernel refused a lower priority
             log.warning("superd cannot lower its priority back to nice 0: %s", exc.strerror or exc)
+            return  # still raised: the flag stays, so no child is born at superd's nice
+        self.at = 0
         try:
             self._scheduler.reset_on_fork(False)
         except OSError:  # pragma: no cover - superd lost the privilege to clear it: harmless at nice 0

@@ -104,13 +104,13 @@ class Supervisor:
         self.mainlog.use_loop(self.loop)
         self.priority = priority.OwnPriority(lambda: self.config.daemon.nice,
                                              priority.Scheduler() if priority.usable() else None)
-        self.priority.apply()  # above its programs from now on (daemon/priority.py)
         self._done = self.loop.create_future()
         self.reserve = Reserve()
         self.events.emit("daemon", to_state=self.state.value, reason=f"superd starting (pid {os.getpid()})")
         if self.rundir is not None:
             self.rundir.lock()  # raises runstate.Locked: another superd owns the run directory
         try:
+            self.priority.apply()  # above its programs from now on (daemon/priority.py)
             self.signals.install()
             self.reaper.reap()  # anything that died before the handler was there
             if self.rundir is not None and self.rundir.left_behind():

@@ -102,6 +102,31 @@ def test_a_renice_from_outside_wins_over_a_later_reload(caplog):
         "superd was reniced to -15 from outside: its [superd] nice setting no longer applies"]
 
 
+def test_a_raise_refused_while_raised_stays_where_it_is_and_nice_0_still_lowers(caplog):
+    # An RLIMIT_NICE allowance that reaches -10 and not -15.
+    prio, sched, setting = make()
+    prio.apply()
+    sched.refuse = True
+    setting[0] = -15
+    with caplog.at_level(logging.INFO, logger="superd"):
+        prio.apply()
+    assert (sched.nice(), sched.flag, prio.at, prio.enabled) == (-10, True, -10, True)
+    assert [r.getMessage() for r in caplog.records] == [
+        "superd cannot raise itself to nice -15 (Permission denied): it stays at -10"]
+    setting[0] = 0
+    prio.apply()
+    assert (sched.nice(), sched.flag, prio.at) == (0, False, 0)
+
+
+def test_superd_ending_leaves_a_renice_from_outside_alone():
+    prio, sched, _ = make()
+    prio.apply()
+    sched._nice = -5  # renice -n -5 -p SUPERD
+    prio.restore()
+    assert (sched.nice(), sched.flag) == (-5, True)  # the flag stays: no child is born at -5 either
+    assert sched.calls == [("nice", -10), ("reset_on_fork", True)]
+
+
 def test_without_the_privilege_it_is_off_for_good_and_said_once(caplog):
     prio, sched, setting = make(refuse=True)
     with caplog.at_level(logging.DEBUG, logger="superd"):
@@ -129,8 +154,8 @@ def test_no_scheduler_no_raise():
     assert not prio.enabled and prio.at == 0
 
 
-def test_the_real_scheduler_reads_this_thread():
+def test_the_real_scheduler_is_there_and_reads_the_policy_without_the_flag():
     assert priority.usable()  # superd is Linux-only: SCHED_RESET_ON_FORK is always there
-    real = priority.Scheduler()
-    assert real.nice() == os.getpriority(os.PRIO_PROCESS, 0)
-    assert real.policy() == os.sched_getscheduler(0) & ~os.SCHED_RESET_ON_FORK
+    # The test runner is an ordinary process: whatever its flag, its policy reads SCHED_OTHER,
+    # which is what superd compares with to tell whether someone chose its policy.
+    assert priority.Scheduler().policy() == os.SCHED_OTHER
