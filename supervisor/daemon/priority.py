@@ -11,8 +11,8 @@ waits its turn behind them (measured on 2 CPUs: a 1,000-program start-up spent
 instead of 10.8 (a shell program: 21 instead of 9); 100 programs writing at
 once lost ~6% of their throughput to superd waiting while their pipes
 filled). superd therefore runs at ``nice`` (-10 by default) from its start to
-its end; only its main thread, where all of that happens (a thread it starts,
-for a host name lookup, is born at nice 0 like its children).
+its end. That is its main thread, where all of the above happens; a thread
+it starts (a host name lookup) is born at nice 0, like its children.
 
 Its children must not inherit that: with its raise superd sets
 ``SCHED_RESET_ON_FORK``, with which every process it forks (programs, hooks,
