@@ -235,8 +235,9 @@ def notes(report: dict) -> list[str]:
                            f"{d['of']} programs stopped{proj}.")
     for skip in meta.get("skipped", []):
         out.append(f"- {skip['kind']} not run at N={skip['n']}: {skip['reason']}.")
-    if meta.get("superd_nice") is not None:
-        out.append(f"- superd ran with `nice = {meta['superd_nice']}` (--superd-nice), not its default.")
+    nice = meta.get("settings", {}).get("superd_nice")
+    if nice is not None:
+        out.append(f"- superd ran with `nice = {nice}` (--superd-nice), not its default.")
     if meta.get("output_by_n"):
         modes = ", ".join(f"N={n}: {mode}" for n, mode in meta["output_by_n"].items())
         out.append(f"- program output in the lifecycle runs: {modes}; descriptor limit (soft/hard, inherited "

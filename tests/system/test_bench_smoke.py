@@ -35,6 +35,7 @@ EXPECTED = {
     "restart_quick_2_s": ("-", ("superd",)),
     "restart_quick_3_s": ("-", ("superd",)),
     "restart_quick_median3_s": ("-", ("superd",)),
+    "restart_loaded_s": ("-", ("superd",)),
     "log_capture_s": ("-", ("raw-file", "raw-pipe", "superd")),
     "log_cpu_ms_per_mb": ("-", ("superd",)),
     "log_multi_capture_s": ("3", ("raw-files", "superd")),
@@ -57,7 +58,7 @@ def test_bench_quick_run_superd_only(tmp_path):
     done = subprocess.run(
         [sys.executable, str(REPO / "bench" / "run.py"), "--quick", "--only", "superd", "--n", "4",
          "--pools", "--pool-size", "2", "--idle", "0.3", "--status-calls", "2", "--restarts", "1",
-         "--log-mb", "1", "--log-writers", "3", "--http", "--json", str(out)],
+         "--log-mb", "1", "--log-writers", "3", "--http", "--superd-nice", "0", "--json", str(out)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=110,
     )
     assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr[-4000:]}"
@@ -66,10 +67,13 @@ def test_bench_quick_run_superd_only(tmp_path):
     assert "same, superd +http ([http] on)" in done.stdout
     assert "XML-RPC getAllProcessInfo over HTTP" in done.stdout
     assert "[http] costs superd at N=4" in done.stdout
+    assert "superd ran with `nice = 0` (--superd-nice), not its default." in done.stdout
+    assert "busy loops" in done.stderr  # the restart with the CPUs busy ran
 
     report = json.loads(out.read_text())
     assert report["meta"]["settings"]["kinds"] == ["superd"]
     assert report["meta"]["settings"]["http"] is True
+    assert report["meta"]["settings"]["superd_nice"] == 0
     assert report["meta"]["settings"]["lifecycle_kinds"] == ["superd", HTTP_KIND]
     assert report["meta"]["output_by_n"] == {"4": "auto"}
     results = report["results"]
@@ -115,3 +119,16 @@ def test_bench_quick_run_superd_only(tmp_path):
             pass
     assert not leftovers, [p.info["cmdline"] for p in leftovers]
     assert list(scratch.iterdir()) == []
+
+
+def test_bench_superd_nice_reaches_superd_s_config(tmp_path, monkeypatch):
+    """--superd-nice N: the [superd] table of every config the bench writes for superd says so."""
+    monkeypatch.syspath_prepend(str(REPO / "bench"))
+    import _daemons
+
+    launch = _daemons.SuperdLaunch(["python", "-m", "supervisor"], ["superctl"], str(REPO))
+    program = _daemons.Program("p", ["sleep", "1"])
+    plain = _daemons.Superd(tmp_path, str(tmp_path / "s.sock"), launch).config_text([program])
+    lowered = _daemons.Superd(tmp_path, str(tmp_path / "s.sock"), launch, nice=0).config_text([program])
+    assert "nice" not in plain.split("[program.p]")[0]  # superd's default
+    assert "\nnice = 0\n" in lowered.split("[program.p]")[0]
