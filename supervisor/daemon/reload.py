@@ -131,7 +131,7 @@ async def _apply(sv: "Supervisor", new: "Config", difference, sockets) -> None:
         ownlog.setup(new.daemon.log_level, new.daemon.log_format)
     if LOG_FILE_KEYS & set(difference.daemon_changed):
         sv.mainlog.configure(new.daemon)
-    if "nice" in difference.daemon_changed and sv.priority is not None:
+    if "nice" in difference.daemon_changed:
         sv.priority.apply()
     if sv.server is not None:
         sv.server.configure(new.daemon)

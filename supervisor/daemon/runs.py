@@ -40,9 +40,6 @@ class Tracker:
     """What both modes offer the supervisor."""
 
     mode = ""
-    #: True when :attr:`on_change` is called as soon as a run may have emptied,
-    #: so that nobody needs to poll.
-    watched = False
 
     def __init__(self) -> None:
         self._spawns = 0
@@ -55,8 +52,9 @@ class Tracker:
 
     def watch(self, run: Run) -> bool:
         """Will :attr:`on_change` be called as soon as ``run`` may have emptied?
-        Asked each time superd waits for what is left of a run (else it polls)."""
-        return self.watched
+        Asked each time superd waits for what is left of a run (else it polls);
+        process groups give no such word."""
+        return False
 
     @contextlib.contextmanager
     def spawning(self, run: Run) -> Iterator[None]:

@@ -91,7 +91,9 @@ class Supervisor:
         # (group -> its processes, program -> its instances), made when a name is first resolved
         self._names: Optional[tuple[dict[str, list[Process]], dict[str, list[Process]]]] = None
         self.starting = ""  # start-up's progress, while it lasts
-        self.priority: Optional[priority.OwnPriority] = None  # superd's own nice value, once it runs
+        # superd's own nice value, raised in run()
+        self.priority = priority.OwnPriority(lambda: self.config.daemon.nice,
+                                             priority.Scheduler() if priority.usable() else None)
 
     # ------------------------------------------------------------------ running
 
@@ -102,8 +104,6 @@ class Supervisor:
         self.outputs.timestamps = self.config.daemon.log_timestamps
         self.outputs.configure(self.processes, self.loop)  # console prefix width, the loop
         self.mainlog.use_loop(self.loop)
-        self.priority = priority.OwnPriority(lambda: self.config.daemon.nice,
-                                             priority.Scheduler() if priority.usable() else None)
         self._done = self.loop.create_future()
         self.reserve = Reserve()
         self.events.emit("daemon", to_state=self.state.value, reason=f"superd starting (pid {os.getpid()})")
@@ -333,8 +333,7 @@ class Supervisor:
 
     def _close_tracking(self) -> None:
         """superd is ending: its cgroups go, and with nothing left, its state file."""
-        if self.priority is not None:
-            self.priority.restore()
+        self.priority.restore()
         tracker = self.runtime.tracker
         if tracker is not None:
             tracker.close()
